@@ -174,7 +174,10 @@ pub enum Target<'a> {
     /// The doctype as a whole (list, create, changes feed).
     Doctype,
     /// One document; `body` is needed only for selector-limited permissions.
-    Doc { id: &'a str, body: Option<&'a Value> },
+    Doc {
+        id: &'a str,
+        body: Option<&'a Value>,
+    },
 }
 
 /// The permissions a credential carries.
@@ -210,7 +213,9 @@ pub struct Access {
 /// Why `check` said no; `needed` is written as a scope so the error message
 /// can tell the caller exactly what to ask for.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
-#[error("this credential may not {verb} {doctype}; ask for a token with the scope `{doctype}:{verb}`")]
+#[error(
+    "this credential may not {verb} {doctype}; ask for a token with the scope `{doctype}:{verb}`"
+)]
 pub struct Denied {
     pub doctype: String,
     pub verb: &'static str,
@@ -267,22 +272,38 @@ mod tests {
     #[test]
     fn a_read_only_contacts_token_reads_contacts_and_nothing_else() {
         let a = access("io.nuage.contacts:GET");
-        assert!(a.check("io.nuage.contacts", Verb::Get, Target::Doctype).is_ok());
+        assert!(
+            a.check("io.nuage.contacts", Verb::Get, Target::Doctype)
+                .is_ok()
+        );
         let err = a
             .check("io.nuage.contacts", Verb::Put, Target::Doctype)
             .unwrap_err();
         assert!(err.to_string().contains("io.nuage.contacts:PUT"));
-        assert!(a.check("io.nuage.files", Verb::Get, Target::Doctype).is_err());
-        assert!(a.check("io.nuage.contacts.groups", Verb::Get, Target::Doctype).is_err());
+        assert!(
+            a.check("io.nuage.files", Verb::Get, Target::Doctype)
+                .is_err()
+        );
+        assert!(
+            a.check("io.nuage.contacts.groups", Verb::Get, Target::Doctype)
+                .is_err()
+        );
     }
 
     #[test]
     fn a_wildcard_covers_the_doctype_and_its_children_only() {
         let a = access("io.nuage.calendar.*:ALL");
-        for d in ["io.nuage.calendar", "io.nuage.calendar.events", "io.nuage.calendar.todos"] {
+        for d in [
+            "io.nuage.calendar",
+            "io.nuage.calendar.events",
+            "io.nuage.calendar.todos",
+        ] {
             assert!(a.check(d, Verb::Delete, Target::Doctype).is_ok(), "{d}");
         }
-        assert!(a.check("io.nuage.calendars", Verb::Get, Target::Doctype).is_err());
+        assert!(
+            a.check("io.nuage.calendars", Verb::Get, Target::Doctype)
+                .is_err()
+        );
         assert!(a.check("io.nuage", Verb::Get, Target::Doctype).is_err());
     }
 
@@ -292,7 +313,10 @@ mod tests {
         let doc = |id| Target::Doc { id, body: None };
         assert!(a.check("io.nuage.files", Verb::Get, doc("abc")).is_ok());
         assert!(a.check("io.nuage.files", Verb::Get, doc("xyz")).is_err());
-        assert!(a.check("io.nuage.files", Verb::Get, Target::Doctype).is_err());
+        assert!(
+            a.check("io.nuage.files", Verb::Get, Target::Doctype)
+                .is_err()
+        );
         assert!(a.may_some("io.nuage.files", Verb::Get));
     }
 
@@ -301,18 +325,36 @@ mod tests {
         let a = access("io.nuage.files:GET,PUT:dir1:dir_id");
         let inside = json!({"dir_id": "dir1"});
         let outside = json!({"dir_id": "dir2"});
-        let t = |b| Target::Doc { id: "x", body: Some(b) };
+        let t = |b| Target::Doc {
+            id: "x",
+            body: Some(b),
+        };
         assert!(a.check("io.nuage.files", Verb::Put, t(&inside)).is_ok());
         assert!(a.check("io.nuage.files", Verb::Put, t(&outside)).is_err());
-        assert!(a.check("io.nuage.files", Verb::Put, Target::Doc { id: "x", body: None }).is_err());
+        assert!(
+            a.check(
+                "io.nuage.files",
+                Verb::Put,
+                Target::Doc {
+                    id: "x",
+                    body: None
+                }
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn the_owner_may_do_anything() {
         let a = Access {
-            subject: Subject::Session { session_id: "s".into() },
+            subject: Subject::Session {
+                session_id: "s".into(),
+            },
             permissions: Permissions::Owner,
         };
-        assert!(a.check("anything.at.all", Verb::Delete, Target::Doctype).is_ok());
+        assert!(
+            a.check("anything.at.all", Verb::Delete, Target::Doctype)
+                .is_ok()
+        );
     }
 }

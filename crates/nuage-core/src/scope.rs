@@ -11,7 +11,9 @@ use crate::permission::{Permission, Verb, Verbs};
 pub enum ScopeError {
     #[error("the scope is empty; write at least one permission such as `io.nuage.contacts:GET`")]
     Empty,
-    #[error("`{0}` is not a valid doctype: use a reverse-domain name of lowercase letters, digits, `.`, `_` and `-`, optionally ending in `.*`")]
+    #[error(
+        "`{0}` is not a valid doctype: use a reverse-domain name of lowercase letters, digits, `.`, `_` and `-`, optionally ending in `.*`"
+    )]
     Doctype(String),
     #[error("`{0}` is not a verb: use GET, POST, PUT, PATCH, DELETE or ALL")]
     Verb(String),
@@ -121,10 +123,21 @@ mod tests {
     #[test]
     fn bad_scopes_say_what_is_wrong() {
         assert_eq!(parse_scope("  "), Err(ScopeError::Empty));
-        assert!(matches!(parse_scope("IO.nuage:GET"), Err(ScopeError::Doctype(_))));
-        assert!(matches!(parse_scope("io.nuage.x:FETCH"), Err(ScopeError::Verb(v)) if v == "FETCH"));
-        assert!(matches!(parse_scope("io.nuage.x:GET:a:b:c"), Err(ScopeError::Shape(_))));
-        assert!(matches!(parse_scope("io..nuage"), Err(ScopeError::Doctype(_))));
+        assert!(matches!(
+            parse_scope("IO.nuage:GET"),
+            Err(ScopeError::Doctype(_))
+        ));
+        assert!(
+            matches!(parse_scope("io.nuage.x:FETCH"), Err(ScopeError::Verb(v)) if v == "FETCH")
+        );
+        assert!(matches!(
+            parse_scope("io.nuage.x:GET:a:b:c"),
+            Err(ScopeError::Shape(_))
+        ));
+        assert!(matches!(
+            parse_scope("io..nuage"),
+            Err(ScopeError::Doctype(_))
+        ));
         assert!(matches!(parse_scope("_users"), Err(ScopeError::Doctype(_))));
     }
 }

@@ -76,12 +76,21 @@ mod tests {
     fn permissions_read_as_plain_sentences() {
         let d = |s| describe(&parse_permission(s).unwrap());
         assert_eq!(d("io.nuage.contacts:GET"), "See your contacts");
-        assert_eq!(d("io.nuage.contacts:GET,PUT"), "See and change your contacts");
+        assert_eq!(
+            d("io.nuage.contacts:GET,PUT"),
+            "See and change your contacts"
+        );
         assert_eq!(
             d("io.nuage.calendar.*:ALL"),
             "See, create, change and delete your calendars and events"
         );
-        assert_eq!(d("com.example.recipes:GET,POST,DELETE"), "See, create and delete data of type com.example.recipes");
-        assert_eq!(d("io.nuage.files:GET:a,b"), "See your files and folders, limited to 2 chosen item(s)");
+        assert_eq!(
+            d("com.example.recipes:GET,POST,DELETE"),
+            "See, create and delete data of type com.example.recipes"
+        );
+        assert_eq!(
+            d("io.nuage.files:GET:a,b"),
+            "See your files and folders, limited to 2 chosen item(s)"
+        );
     }
 }

@@ -1,1 +1,79 @@
-//! placeholder
+//! The SQL store: instances, credentials and (later) documents, on SQLite or
+//! PostgreSQL through one code path (sqlx's `Any` driver).
+//!
+//! Must stay true: every method that touches an instance's rows takes its
+//! [`InstanceId`] first, and every query filters on `instance_id`; one
+//! instance can never read or change another's rows. SQL that differs
+//! between the engines is written per engine in one place and marked.
+//!
+//! Types are kept to what `Any` binds on both engines: TEXT ids, BIGINT
+//! epoch milliseconds, TEXT JSON.
+
+/// SQL built from constant fragments (column lists, table names), never from
+/// input: every value is bound.
+macro_rules! sql {
+    ($($t:tt)*) => {
+        sqlx::AssertSqlSafe(format!($($t)*))
+    };
+}
+
+mod app_passwords;
+mod connect;
+mod error;
+mod instances;
+mod migrate;
+mod oauth;
+mod recovery;
+mod sessions;
+mod throttle;
+mod tokens;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use app_passwords::AppPasswordRow;
+pub use connect::Engine;
+pub use error::StoreError;
+pub use instances::{InstanceRow, NewInstance};
+pub use oauth::{AuthCodeRow, OAuthClientRow};
+pub use sessions::SessionRow;
+pub use throttle::ThrottleRow;
+pub use tokens::{TokenKind, TokenRow};
+
+pub use nuage_core::InstanceId;
+use sqlx::AnyPool;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl Store {
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Checks that the database answers (for `GET /status`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection; waits for queries in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one time unit stored.
+pub fn now_ms() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

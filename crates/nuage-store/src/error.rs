@@ -1,0 +1,31 @@
+//! The store's one error type.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error(
+        "the database at {url} could not be opened: {source}. Check the URL, that the server runs and that the folder is writable."
+    )]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
+        "the database schema is at version {found}, newer than this nuage knows ({known}); run a newer nuage"
+    )]
+    SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    /// Maps a unique-constraint violation to `Exists(what)`.
+    pub(crate) fn unique(err: sqlx::Error, what: impl Into<String>) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Exists(what.into()),
+            _ => Self::Db(err),
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Migrations: one list, portable SQL, applied in order on either engine.
+//! Two processes starting at once are serialised (an advisory lock on
+//! PostgreSQL, an immediate write transaction on SQLite).
+
+use crate::{Engine, Result, Store, StoreError, now_ms};
+use sqlx::Executor;
+
+/// (version, SQL). Append only: never edit a released migration.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let mut conn = store.pool().acquire().await?;
+    match store.engine() {
+        Engine::Postgres => {
+            conn.execute("SELECT pg_advisory_lock(7436110)").await?;
+        }
+        Engine::Sqlite => {}
+    }
+    let result = apply(store, &mut conn).await;
+    if store.engine() == Engine::Postgres {
+        conn.execute("SELECT pg_advisory_unlock(7436110)").await?;
+    }
+    result
+}
+
+async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS nuage_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM nuage_schema")
+        .fetch_one(&mut *conn)
+        .await?;
+    let current = current.unwrap_or(0);
+    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if current > known {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let begin = match store.engine() {
+            Engine::Sqlite => "BEGIN IMMEDIATE",
+            Engine::Postgres => "BEGIN",
+        };
+        conn.execute(begin).await?;
+        let step = async {
+            sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+            sqlx::query("INSERT INTO nuage_schema (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        match step {
+            Ok(()) => {
+                conn.execute("COMMIT").await?;
+                tracing::info!(version, "applied database migration");
+            }
+            Err(e) => {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Test databases on both engines, so every suite runs on SQLite and on
+//! PostgreSQL. PostgreSQL comes from `NUAGE_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test gets a database of
+//! its own, dropped when the test ends.
+
+use crate::{Engine, Store};
+use sqlx::Executor;
+
+pub struct TestDb {
+    pub url: String,
+    pub engine: Engine,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("NUAGE_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+impl TestDb {
+    pub async fn new(engine: Engine) -> TestDb {
+        match engine {
+            Engine::Sqlite => Self::sqlite(),
+            Engine::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("nuage.db").display());
+        TestDb {
+            url,
+            engine: Engine::Sqlite,
+            admin_url: None,
+            name: String::new(),
+            _dir: Some(dir),
+        }
+    }
+
+    pub async fn postgres() -> TestDb {
+        sqlx::any::install_default_drivers();
+        let admin = pg_admin_url();
+        let name = format!("nuage_t_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin} is needed for this test ({e}); start it or set NUAGE_TEST_PG_URL")
+            });
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        TestDb {
+            url: format!("{base}/{name}"),
+            engine: Engine::Postgres,
+            admin_url: Some(admin),
+            name,
+            _dir: None,
+        }
+    }
+
+    pub async fn open(&self) -> Store {
+        Store::open(&self.url, 4).await.expect("open test store")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(admin) = self.admin_url.clone() else {
+            return;
+        };
+        let name = std::mem::take(&mut self.name);
+        // Drop runs outside any runtime we may use; a thread of its own
+        // with a small runtime is always safe.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    if let Ok(mut c) =
+                        <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
+                    {
+                        let _ = c
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// Runs each named `async fn(&TestDb)` once per engine.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = $crate::testing::TestDb::new($crate::Engine::Sqlite).await;
+                super::$name(&db).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let db = $crate::testing::TestDb::new($crate::Engine::Postgres).await;
+                super::$name(&db).await
+            })*
+        }
+    };
+}

@@ -151,7 +151,10 @@ impl Permission {
                 let Some(body) = body else { return false };
                 match body.pointer(&json_pointer(field)) {
                     Some(Value::String(s)) => values.iter().any(|v| v == s),
-                    Some(other) => values.iter().any(|v| *v == other.to_string()),
+                    Some(other) => {
+                        let text = other.to_string();
+                        values.contains(&text)
+                    }
                     None => false,
                 }
             }

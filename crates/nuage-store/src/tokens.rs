@@ -10,6 +10,8 @@ pub enum TokenKind {
     Access,
     Refresh,
     Cli,
+    /// Proof that the passphrase was right, waiting for the second factor.
+    LoginTicket,
 }
 
 impl TokenKind {
@@ -18,13 +20,17 @@ impl TokenKind {
             TokenKind::Access => "access",
             TokenKind::Refresh => "refresh",
             TokenKind::Cli => "cli",
+            TokenKind::LoginTicket => "ticket",
         }
     }
     fn parse(s: &str) -> TokenKind {
         match s {
             "access" => TokenKind::Access,
             "refresh" => TokenKind::Refresh,
-            _ => TokenKind::Cli,
+            "cli" => TokenKind::Cli,
+            // Anything unknown is the least powerful kind: never accepted
+            // as an API credential.
+            _ => TokenKind::LoginTicket,
         }
     }
 }

@@ -13,6 +13,7 @@ mod cache;
 mod cli_tokens;
 mod config;
 mod error;
+pub mod instances;
 mod login;
 pub mod oauth;
 pub mod passphrase;

@@ -53,6 +53,7 @@ fn from_row(r: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
 
 /// Tables holding an instance's rows, children first.
 const INSTANCE_TABLES: &[&str] = &[
+    "documents",
     "sessions",
     "recovery_codes",
     "login_throttle",

@@ -19,6 +19,7 @@ macro_rules! sql {
 
 mod app_passwords;
 mod connect;
+mod documents;
 mod error;
 mod instances;
 mod migrate;
@@ -33,6 +34,7 @@ pub mod testing;
 
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
+pub use documents::{DocRow, PutOutcome};
 pub use error::StoreError;
 pub use instances::{InstanceRow, NewInstance};
 pub use oauth::{AuthCodeRow, OAuthClientRow};

@@ -6,7 +6,10 @@ use crate::{Engine, Result, Store, StoreError, now_ms};
 use sqlx::Executor;
 
 /// (version, SQL). Append only: never edit a released migration.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_foundation.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_foundation.sql")),
+    (2, include_str!("../migrations/0002_documents.sql")),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let mut conn = store.pool().acquire().await?;

@@ -1,1 +1,70 @@
-//! placeholder
+//! HTTP assembly: routing by host, middleware (request ids, logs, metrics,
+//! body limits), pages, the one error mapping, and the admin API.
+//!
+//! Must stay true: handlers are thin (extract, call one domain function,
+//! map the result); rules live in nuage-auth and nuage-core.
+
+mod admin;
+mod cookies;
+mod csrf;
+mod error;
+mod extract;
+mod instances;
+mod middleware;
+mod pages;
+mod routes;
+mod state;
+
+pub use admin::admin_router;
+pub use error::ApiError;
+pub use state::{AppState, WebConfig};
+
+use axum::Router;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// Largest body the JSON and form APIs accept (1 MiB).
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// The public application with every middleware layer.
+pub fn public_app(state: AppState) -> Router {
+    let limit = state.config.body_limit;
+    middleware::wrap(routes::public_router(state), limit)
+}
+
+/// The admin application with every middleware layer.
+pub fn admin_app(state: AppState) -> Router {
+    middleware::wrap(admin_router(state), DEFAULT_BODY_LIMIT)
+}
+
+/// Serves the public and admin listeners until `shutdown` resolves, then
+/// stops accepting and lets requests in flight finish.
+pub async fn serve(
+    state: AppState,
+    public: TcpListener,
+    admin: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let public_app = public_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let public = axum::serve(public, public_app).with_graceful_shutdown(wait(rx.clone()));
+    let admin = admin.map(|l| {
+        let app = admin_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(l, app).with_graceful_shutdown(wait(rx.clone()))
+    });
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = tx.send(true);
+    });
+    match admin {
+        Some(admin) => {
+            let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+            a.and(b)
+        }
+        None => public.await,
+    }
+}

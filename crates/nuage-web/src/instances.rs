@@ -1,0 +1,107 @@
+//! Choosing the instance from the `Host` header.
+//!
+//! Instances are looked up lazily and kept a few seconds: a server with
+//! thousands of instances holds only those recently asked for, and an
+//! instance added by the command line is served on its first request.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use nuage_core::InstanceId;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_secs(5);
+const MAX_ENTRIES: usize = 10_000;
+
+/// The instance a request is for; in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct InstanceCtx {
+    pub id: InstanceId,
+    pub domain: String,
+}
+
+#[derive(Default)]
+pub struct InstanceCache {
+    map: RwLock<HashMap<String, (Arc<InstanceCtx>, Instant)>>,
+}
+
+impl InstanceCache {
+    fn get(&self, host: &str) -> Option<Arc<InstanceCtx>> {
+        let map = self.map.read().ok()?;
+        map.get(host)
+            .filter(|(_, at)| at.elapsed() < TTL)
+            .map(|(c, _)| c.clone())
+    }
+
+    fn put(&self, host: &str, ctx: Arc<InstanceCtx>) {
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.retain(|_, (_, at)| at.elapsed() < TTL);
+            }
+            map.insert(host.to_owned(), (ctx, Instant::now()));
+        }
+    }
+
+    /// Forgets an instance at once (it was removed).
+    pub fn forget(&self, id: &InstanceId) {
+        if let Ok(mut map) = self.map.write() {
+            map.retain(|_, (c, _)| c.id != *id);
+        }
+    }
+}
+
+/// Host names are case-insensitive (RFC 9110 §4.2.3).
+fn normalize_host(raw: &str) -> String {
+    raw.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+impl AppState {
+    /// The instance served at `host` (`name` or `name:port`).
+    pub async fn instance_for_host(&self, host: &str) -> Result<Arc<InstanceCtx>, ApiError> {
+        let host = normalize_host(host);
+        if let Some(ctx) = self.instances.get(&host) {
+            return Ok(ctx);
+        }
+        let mut row = self.store.instance_by_domain(&host).await?;
+        if row.is_none()
+            && let Some((name, _port)) = host.rsplit_once(':')
+        {
+            row = self.store.instance_by_domain(name).await?;
+        }
+        let row = row.ok_or_else(|| ApiError::UnknownInstance(host.clone()))?;
+        let ctx = Arc::new(InstanceCtx {
+            id: row.id,
+            domain: row.domain,
+        });
+        self.instances.put(&host, ctx.clone());
+        Ok(ctx)
+    }
+}
+
+/// Middleware: resolves the instance or answers `404 unknown_instance`.
+pub async fn resolve(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or_default()
+        .to_owned();
+    if host.is_empty() {
+        return Err(ApiError::BadRequest(
+            "the request has no Host header; send one naming your cloud".into(),
+        ));
+    }
+    let ctx = state.instance_for_host(&host).await?;
+    req.extensions_mut().insert(ctx);
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,49 @@
+//! What every handler shares.
+
+use crate::instances::InstanceCache;
+use metrics_exporter_prometheus::PrometheusHandle;
+use nuage_auth::Auth;
+use nuage_store::Store;
+use std::sync::Arc;
+
+/// Settings of the HTTP layer, filled from the server configuration.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    /// Set when nuage is reached over HTTPS (directly or behind a proxy):
+    /// cookies get `Secure`, URLs shown to people use `https://`.
+    pub https: bool,
+    /// Largest request body accepted by the JSON and form APIs.
+    pub body_limit: usize,
+    /// Use the last address of `X-Forwarded-For` as the client address
+    /// (only behind a reverse proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// The admin API's bearer secret.
+    pub admin_secret: String,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Auth,
+    pub store: Store,
+    pub config: Arc<WebConfig>,
+    pub instances: Arc<InstanceCache>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(auth: Auth, config: WebConfig, metrics: Option<PrometheusHandle>) -> AppState {
+        AppState {
+            store: auth.store().clone(),
+            auth,
+            config: Arc::new(config),
+            instances: Arc::new(InstanceCache::default()),
+            metrics,
+        }
+    }
+
+    /// The public base URL of an instance, for links shown to people.
+    pub fn base_url(&self, domain: &str) -> String {
+        let scheme = if self.config.https { "https" } else { "http" };
+        format!("{scheme}://{domain}")
+    }
+}

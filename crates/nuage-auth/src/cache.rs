@@ -22,7 +22,8 @@ struct Entry {
 
 pub(crate) struct CredentialCache {
     ttl: Duration,
-    map: RwLock<HashMap<(InstanceId, String), Entry>>,
+    /// Per instance, then per credential hash: lookups borrow, never allocate.
+    map: RwLock<HashMap<InstanceId, HashMap<String, Entry>>>,
 }
 
 impl CredentialCache {
@@ -35,9 +36,7 @@ impl CredentialCache {
 
     pub fn get(&self, inst: &InstanceId, hash: &str, now_ms: i64) -> Option<Access> {
         let map = self.map.read().ok()?;
-        // A tuple key needs owned parts to look up; the clone of two short
-        // strings is far cheaper than the query it saves.
-        let e = map.get(&(inst.clone(), hash.to_owned()))?;
+        let e = map.get(inst)?.get(hash)?;
         (e.checked_at.elapsed() < self.ttl && e.expires_at_ms > now_ms).then(|| e.access.clone())
     }
 
@@ -46,11 +45,11 @@ impl CredentialCache {
             return;
         }
         if let Ok(mut map) = self.map.write() {
-            if map.len() >= MAX_ENTRIES {
+            if map.values().map(HashMap::len).sum::<usize>() >= MAX_ENTRIES {
                 map.clear();
             }
-            map.insert(
-                (inst.clone(), hash.to_owned()),
+            map.entry(inst.clone()).or_default().insert(
+                hash.to_owned(),
                 Entry {
                     access: access.clone(),
                     checked_at: Instant::now(),
@@ -62,15 +61,17 @@ impl CredentialCache {
 
     pub fn forget(&self, inst: &InstanceId, hashes: &[String]) {
         if let Ok(mut map) = self.map.write() {
-            for h in hashes {
-                map.remove(&(inst.clone(), h.clone()));
+            if let Some(creds) = map.get_mut(inst) {
+                for h in hashes {
+                    creds.remove(h);
+                }
             }
         }
     }
 
     pub fn forget_instance(&self, inst: &InstanceId) {
         if let Ok(mut map) = self.map.write() {
-            map.retain(|(i, _), _| i != inst);
+            map.remove(inst);
         }
     }
 }

@@ -23,6 +23,12 @@ const MAX_ENTRIES: usize = 10_000;
 pub struct InstanceCtx {
     pub id: InstanceId,
     pub domain: String,
+    /// A snapshot of settings, at most `TTL` old (fresher in this process:
+    /// changes made here call `forget`). Security decisions (passphrase,
+    /// TOTP at login) always read the store, never this.
+    pub created_at: i64,
+    pub quota_bytes: Option<i64>,
+    pub totp_enabled: bool,
 }
 
 #[derive(Default)]
@@ -77,6 +83,9 @@ impl AppState {
         let ctx = Arc::new(InstanceCtx {
             id: row.id,
             domain: row.domain,
+            created_at: row.created_at,
+            quota_bytes: row.quota_bytes,
+            totp_enabled: row.totp_enabled,
         });
         self.instances.put(&host, ctx.clone());
         Ok(ctx)

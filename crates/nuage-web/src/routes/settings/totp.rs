@@ -39,6 +39,7 @@ pub async fn confirm(
 ) -> ApiResult<Json<Value>> {
     let row = row(&state, &owner).await?;
     let codes = state.auth.confirm_totp(&row, &body.code).await?;
+    state.instances.forget(&row.id);
     tracing::info!(instance = %row.id, "two-factor login turned on");
     Ok(Json(json!({"recovery_codes": codes})))
 }
@@ -50,6 +51,7 @@ pub async fn disable(
 ) -> ApiResult<StatusCode> {
     let row = row(&state, &owner).await?;
     state.auth.disable_totp(&row, &body.code).await?;
+    state.instances.forget(&row.id);
     tracing::info!(instance = %row.id, "two-factor login turned off");
     Ok(StatusCode::NO_CONTENT)
 }

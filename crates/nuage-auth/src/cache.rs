@@ -60,11 +60,11 @@ impl CredentialCache {
     }
 
     pub fn forget(&self, inst: &InstanceId, hashes: &[String]) {
-        if let Ok(mut map) = self.map.write() {
-            if let Some(creds) = map.get_mut(inst) {
-                for h in hashes {
-                    creds.remove(h);
-                }
+        if let Ok(mut map) = self.map.write()
+            && let Some(creds) = map.get_mut(inst)
+        {
+            for h in hashes {
+                creds.remove(h);
             }
         }
     }

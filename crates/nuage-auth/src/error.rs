@@ -27,6 +27,8 @@ pub enum AuthError {
     Invalid(String),
     #[error("{0}")]
     Scope(#[from] ScopeError),
+    #[error("{0}")]
+    Exists(String),
     #[error("{0} was not found")]
     NotFound(String),
     #[error(transparent)]

@@ -66,7 +66,7 @@ impl Auth {
             })
             .await
             .map_err(|e| match e {
-                StoreError::Exists(_) => AuthError::Invalid(format!(
+                StoreError::Exists(_) => AuthError::Exists(format!(
                     "an instance for {domain} already exists; see it with `nuage instance show {domain}`"
                 )),
                 other => other.into(),

@@ -51,6 +51,7 @@ impl ApiError {
                 AuthError::OwnerOnly => (S::FORBIDDEN, "forbidden"),
                 AuthError::Invalid(_) | AuthError::Scope(_) => (S::BAD_REQUEST, "bad_request"),
                 AuthError::NotFound(_) => (S::NOT_FOUND, "not_found"),
+                AuthError::Exists(_) => (S::CONFLICT, "exists"),
                 AuthError::OAuth(_) => (S::BAD_REQUEST, "bad_request"),
                 AuthError::Store(StoreError::Exists(_)) => (S::CONFLICT, "exists"),
                 AuthError::Store(_) | AuthError::Hash(_) => (S::INTERNAL_SERVER_ERROR, "internal"),

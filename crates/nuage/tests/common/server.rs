@@ -1,0 +1,357 @@
+//! One `nuage serve` process on a database and data folder of its own, and
+//! the command line run against the same data.
+
+use super::{ADMIN_SECRET, Browser, OTHER_HOST, PASSPHRASE, Page};
+use nuage_store::Engine;
+use nuage_store::testing::TestDb;
+use reqwest::StatusCode;
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+/// No single request may take longer than this; a hung server fails a test.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Host names the test clients resolve to the server's public address: the
+/// first instance (`localhost`), the one scenarios add, one the admin API
+/// creates, and one no instance has.
+const HOSTS: [&str; 4] = ["localhost", OTHER_HOST, "c.localhost", "unknown.localhost"];
+
+/// Kills the process when dropped, also when a test panics half-way.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub struct Server {
+    pub engine: Engine,
+    /// The public listener.
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// The first instance's domain, `localhost:PORT`.
+    pub domain: String,
+    /// The link printed on the first start, to choose the owner's passphrase.
+    pub onboarding_url: String,
+    /// Everything the process wrote (stderr, and stdout after the start).
+    log: Arc<Mutex<String>>,
+    // Field order matters: the process is killed before its data and
+    // database go away.
+    child: KillOnDrop,
+    data: TempDir,
+    db: TestDb,
+}
+
+impl Server {
+    /// Starts `nuage serve` on a fresh database of `engine` and waits until
+    /// it has printed its addresses and the onboarding link.
+    pub async fn start(engine: Engine) -> Server {
+        let db = TestDb::new(engine).await;
+        let data = tempfile::tempdir().expect("temp data dir");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nuage"))
+            .arg("serve")
+            .arg("--data")
+            .arg(data.path())
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--database-url", &db.url])
+            .env("NUAGE_ADMIN_SECRET", ADMIN_SECRET)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("NUAGE_DATA")
+            .env_remove("NUAGE_LISTEN")
+            .env_remove("NUAGE_ADMIN_LISTEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the nuage binary");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (lines_tx, mut lines) = mpsc::unbounded_channel();
+        collect(child.stderr.take(), log.clone(), None);
+        collect(child.stdout.take(), log.clone(), Some(lines_tx));
+        let mut child = KillOnDrop(child);
+
+        let (mut addr, mut admin_addr, mut onboarding_url) = (None, None, None);
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        while addr.is_none() || admin_addr.is_none() || onboarding_url.is_none() {
+            let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    // stdout closed: the process ended. Give the stderr
+                    // reader a moment to collect its last words.
+                    let status = child.0.wait().ok();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    panic!(
+                        "nuage serve exited ({status:?}) before it was ready; its output:\n{}",
+                        log.lock().unwrap()
+                    );
+                }
+                Err(_) => panic!(
+                    "nuage serve did not print its addresses and onboarding link within {START_TIMEOUT:?}; its output:\n{}",
+                    log.lock().unwrap()
+                ),
+            };
+            if let Some(a) = line.strip_prefix("nuage: listening on http://") {
+                addr = Some(parse_addr(a.trim(), &line));
+            } else if let Some(a) = line.strip_prefix("nuage: admin API on http://") {
+                admin_addr = Some(parse_addr(a.trim(), &line));
+            } else if let Some(rest) = line.strip_prefix("nuage: open ") {
+                let url = rest
+                    .strip_suffix(" to choose the owner's passphrase")
+                    .unwrap_or_else(|| panic!("unexpected onboarding line: {line:?}"));
+                onboarding_url = Some(url.to_owned());
+            }
+        }
+        let addr = addr.unwrap_or_else(|| unreachable!());
+        Server {
+            engine,
+            domain: format!("localhost:{}", addr.port()),
+            addr,
+            admin_addr: admin_addr.unwrap_or_else(|| unreachable!()),
+            onboarding_url: onboarding_url.unwrap_or_else(|| unreachable!()),
+            log,
+            child,
+            data,
+            db,
+        }
+    }
+
+    /// `http://localhost:PORT/path`, on the first instance.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.domain)
+    }
+
+    /// `http://HOST:PORT/path`: the same listener, another `Host`.
+    pub fn url_on(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.addr.port())
+    }
+
+    /// `http://127.0.0.1:ADMIN_PORT/path`, on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// What the server printed so far, for failure messages.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A client builder as every test client starts: no redirects followed
+    /// (tests check each one), a bounded time per request, and the test host
+    /// names resolved to this server.
+    pub fn client_builder(&self) -> reqwest::ClientBuilder {
+        HOSTS.iter().fold(
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(REQUEST_TIMEOUT),
+            |b, host| b.resolve(host, self.addr),
+        )
+    }
+
+    /// A client without cookies: what apps, scripts and attackers use.
+    pub fn http(&self) -> reqwest::Client {
+        self.client_builder().build().expect("http client")
+    }
+
+    /// A fresh browser on the first instance.
+    pub fn browser(&self) -> Browser {
+        Browser::new(self, &self.domain, "nuage-e2e browser")
+    }
+
+    /// A fresh browser with its own user agent, so its session is recognisable.
+    pub fn browser_named(&self, user_agent: &str) -> Browser {
+        Browser::new(self, &self.domain, user_agent)
+    }
+
+    /// A fresh browser on another instance served by the same process.
+    pub fn browser_on(&self, host: &str) -> Browser {
+        Browser::new(
+            self,
+            &format!("{host}:{}", self.addr.port()),
+            "nuage-e2e browser",
+        )
+    }
+
+    /// The owner opens the printed onboarding link, chooses [`PASSPHRASE`]
+    /// and is logged in.
+    pub async fn onboard_owner(&self) -> Browser {
+        let owner = self.browser();
+        let page = owner.open(&self.onboarding_url).await;
+        let reply = owner
+            .submit(
+                &page,
+                &[
+                    ("passphrase", PASSPHRASE),
+                    ("passphrase_confirm", PASSPHRASE),
+                ],
+            )
+            .await
+            .expect_status(StatusCode::SEE_OTHER);
+        assert!(
+            reply.set_cookie("nuage_session").is_some(),
+            "onboarding must log in: {reply}"
+        );
+        owner
+    }
+
+    /// Adds an instance from the command line, with [`PASSPHRASE`] as its
+    /// passphrase.
+    pub async fn add_instance(&self, domain: &str) {
+        let out = self
+            .cli_with_stdin(
+                &["instance", "add", domain, "--passphrase-stdin"],
+                &format!("{PASSPHRASE}\n"),
+            )
+            .await;
+        assert_success(&out, "nuage instance add");
+    }
+
+    /// `nuage ARGS --data DIR --database-url URL`, on this server's data.
+    pub async fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, "").await
+    }
+
+    pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuage"))
+            .args(args)
+            .arg("--data")
+            .arg(self.data.path())
+            .args(["--database-url", &self.db.url])
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .env_remove("NUAGE_DATA")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("run the nuage binary");
+        let mut input = child.stdin.take().expect("piped stdin");
+        input
+            .write_all(stdin.as_bytes())
+            .await
+            .expect("write the command's stdin");
+        drop(input);
+        tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("`nuage {}` took over {CLI_TIMEOUT:?}", args.join(" ")))
+            .expect("wait for the nuage command")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub async fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args).await;
+        assert_success(&out, &format!("nuage {}", args.join(" ")));
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// A CLI token for the first instance (`nuage token`).
+    pub async fn cli_token(&self, scope: &str, ttl: Option<&str>) -> String {
+        let mut args = vec!["token", self.domain.as_str(), "--scope", scope];
+        if let Some(ttl) = ttl {
+            args.extend(["--ttl", ttl]);
+        }
+        let stdout = self.cli_ok(&args).await;
+        alone_on_stdout(&stdout, "nct_")
+    }
+
+    /// An app password for `domain` (`nuage app-password add`).
+    pub async fn app_password(&self, domain: &str, name: &str, scope: &str) -> String {
+        let stdout = self
+            .cli_ok(&[
+                "app-password",
+                "add",
+                domain,
+                "--name",
+                name,
+                "--scope",
+                scope,
+            ])
+            .await;
+        alone_on_stdout(&stdout, "nap_")
+    }
+
+    /// Is the public listener still answering `/status` correctly?
+    pub async fn assert_healthy(&self) {
+        let body = super::send(self.http().get(self.url("/status")))
+            .await
+            .json_ok(StatusCode::OK);
+        assert_eq!(body["status"], "ok", "{body}");
+        assert_eq!(body["store"], "ok", "{body}");
+    }
+
+    /// Logs in on the first instance with the passphrase; returns the
+    /// browser and the page the login answered.
+    pub async fn login(&self, passphrase: &str) -> (Browser, super::Reply) {
+        let b = self.browser();
+        let reply = b.login(passphrase).await;
+        (b, reply)
+    }
+
+    /// The page at the onboarding link, opened by a fresh browser.
+    pub async fn onboarding_page(&self) -> (Browser, Page) {
+        let b = self.browser();
+        let page = b.open(&self.onboarding_url).await;
+        (b, page)
+    }
+}
+
+/// Reads `from` line by line into `log`, and into `lines` while someone
+/// listens. A thread of its own: the pipe must be drained even while the
+/// test is busy, or the server would block writing.
+fn collect(
+    from: Option<impl Read + Send + 'static>,
+    log: Arc<Mutex<String>>,
+    lines: Option<mpsc::UnboundedSender<String>>,
+) {
+    let Some(from) = from else { return };
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut log) = log.lock() {
+                log.push_str(&line);
+                log.push('\n');
+            }
+            if let Some(tx) = &lines {
+                let _ = tx.send(line);
+            }
+        }
+    });
+}
+
+fn parse_addr(s: &str, line: &str) -> SocketAddr {
+    s.parse()
+        .unwrap_or_else(|e| panic!("no socket address in {line:?}: {e}"))
+}
+
+pub fn assert_success(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "`{what}` failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Commands that print a secret print it alone, so scripts can capture it.
+fn alone_on_stdout(stdout: &str, prefix: &str) -> String {
+    let secret = stdout.trim_end_matches('\n');
+    assert!(
+        secret.starts_with(prefix)
+            && secret.len() > prefix.len() + 20
+            && !secret.contains(char::is_whitespace),
+        "expected a `{prefix}…` secret alone on stdout, got {stdout:?}"
+    );
+    secret.to_owned()
+}

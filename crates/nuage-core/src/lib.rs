@@ -4,6 +4,7 @@
 
 pub mod ids;
 pub mod permission;
+pub mod revs;
 pub mod scope;
 pub mod words;
 

@@ -32,8 +32,11 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         .ok();
     if let Some(h) = metrics.clone() {
         tokio::spawn(async move {
+            // The exporter holds every histogram sample until upkeep drains
+            // it: at tens of thousands of requests a second, draining every
+            // 5 s held ~10 MB (bench/README.md); every 500 ms holds ~1 MB.
             loop {
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 h.run_upkeep();
             }
         });

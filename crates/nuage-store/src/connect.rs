@@ -1,6 +1,6 @@
 //! Opening the database: the engine is chosen by the URL's scheme.
 
-use crate::{Result, Store, StoreError, migrate};
+use crate::{EventBus, Result, Store, StoreError, migrate};
 use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
 use std::time::Duration;
@@ -12,6 +12,15 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Orders text by code point, as CouchDB's raw collation of ids does
+    /// (PostgreSQL's default collation follows the locale).
+    pub fn binary_collation(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "",
+            Engine::Postgres => " COLLATE \"C\"",
+        }
+    }
+
     pub fn from_url(url: &str) -> Option<Engine> {
         if url.starts_with("sqlite:") {
             Some(Engine::Sqlite)
@@ -71,7 +80,13 @@ impl Store {
                 url: redact(url),
                 source,
             })?;
-        let store = Store { pool, engine };
+        let store = Store {
+            pool,
+            engine,
+            write_lock: Default::default(),
+            events: EventBus::new(),
+            url: url.into(),
+        };
         migrate::run(&store).await?;
         Ok(store)
     }

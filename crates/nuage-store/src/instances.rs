@@ -53,7 +53,10 @@ fn from_row(r: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
 
 /// Tables holding an instance's rows, children first.
 const INSTANCE_TABLES: &[&str] = &[
-    "documents",
+    "local_docs",
+    "revs",
+    "docs",
+    "doctypes",
     "sessions",
     "recovery_codes",
     "login_throttle",

@@ -19,8 +19,9 @@ macro_rules! sql {
 
 mod app_passwords;
 mod connect;
-mod documents;
+mod docs;
 mod error;
+mod events;
 mod instances;
 mod migrate;
 mod oauth;
@@ -34,8 +35,11 @@ pub mod testing;
 
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
-pub use documents::{DocRow, PutOutcome};
+pub use docs::{
+    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, LocalDoc, RevRow, WriteOutcome,
+};
 pub use error::StoreError;
+pub use events::{DocEvent, EventBus};
 pub use instances::{InstanceRow, NewInstance};
 pub use oauth::{AuthCodeRow, OAuthClientRow};
 pub use sessions::SessionRow;
@@ -52,11 +56,23 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// SQLite allows one writer: document writes take this lock so that two
+    /// of our own transactions never deadlock upgrading a read lock, and so
+    /// that in-process events leave in commit order.
+    write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    events: EventBus,
+    url: std::sync::Arc<str>,
 }
 
 impl Store {
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// Document events (every committed write, in commit order), from this
+    /// process and, on PostgreSQL, from every process sharing the database.
+    pub fn events(&self) -> &EventBus {
+        &self.events
     }
 
     /// Checks that the database answers (for `GET /status`).

@@ -3,6 +3,7 @@
 use crate::instances::InstanceCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use nuage_auth::Auth;
+use nuage_couch::Couch;
 use nuage_store::Store;
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub struct WebConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Auth,
+    pub couch: Couch,
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub instances: Arc<InstanceCache>,
@@ -31,10 +33,16 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(auth: Auth, config: WebConfig, metrics: Option<PrometheusHandle>) -> AppState {
+    pub fn new(
+        auth: Auth,
+        couch: Couch,
+        config: WebConfig,
+        metrics: Option<PrometheusHandle>,
+    ) -> AppState {
         AppState {
             store: auth.store().clone(),
             auth,
+            couch,
             config: Arc::new(config),
             instances: Arc::new(InstanceCache::default()),
             metrics,

@@ -63,3 +63,11 @@ pub async fn find_instance(auth: &Auth, domain: &str) -> anyhow::Result<Instance
         .await?
         .with_context(|| format!("no instance {d}; list them with `nuage instance ls`"))
 }
+
+/// The document service, with blobs in the data folder.
+pub fn couch(cfg: &Config, auth: &Auth) -> nuage_couch::Couch {
+    nuage_couch::Couch::new(
+        auth.store().clone(),
+        nuage_blob::Blobs::new(cfg.data.join("blobs")),
+    )
+}

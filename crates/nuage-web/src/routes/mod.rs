@@ -63,10 +63,7 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/settings/clients", get(settings::clients::list))
         .route("/settings/clients/{id}", delete(settings::clients::revoke))
-        .route(
-            "/data/{doctype}/{id}",
-            get(data::get_doc).put(data::put_doc),
-        )
+        .merge(data::router())
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), crate::instances::resolve));
     Router::new()

@@ -104,6 +104,9 @@ pub async fn run(cfg: &Config, cmd: InstanceCmd) -> anyhow::Result<()> {
                 }
             }
             auth.remove_instance(&row).await?;
+            context::couch(cfg, &auth)
+                .delete_instance_blobs(&row.id)
+                .await?;
             println!("removed {}", row.domain);
         }
         InstanceCmd::Onboarding { domain } => {

@@ -47,7 +47,9 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         trust_forwarded_for: cfg.trust_forwarded_for,
         admin_secret,
     };
-    let state = AppState::new(auth.clone(), web, metrics);
+    auth.store().start_event_listener();
+    let couch = context::couch(&cfg, &auth);
+    let state = AppState::new(auth.clone(), couch, web, metrics);
     println!("nuage: listening on http://{public_addr}");
     println!("nuage: admin API on http://{admin_addr}");
     if let Some(token) = onboarding {

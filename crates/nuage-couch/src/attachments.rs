@@ -1,0 +1,136 @@
+//! Inline attachments: `data` (base64) in, blob store, stubs kept in the
+//! revision's body; stubs resolved against the document's known revisions;
+//! `data` back out on request.
+//!
+//! Stored form of one attachment: CouchDB's stub (`content_type`,
+//! `digest` = "md5-" + base64 of the MD5, `length`, `revpos`, `stub`) plus
+//! our private `nuage_blob` (the blob key, a SHA-256). The private member
+//! never leaves the server: `render` strips it.
+
+use crate::error::{CouchError, CouchResult};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use md5::{Digest, Md5};
+use nuage_blob::Blobs;
+use nuage_core::InstanceId;
+use serde_json::{Map, Value, json};
+
+pub const BLOB_KEY: &str = "nuage_blob";
+
+/// CouchDB's attachment digest: `md5-` + base64(MD5(data)).
+pub fn digest(data: &[u8]) -> String {
+    format!("md5-{}", STANDARD.encode(Md5::digest(data)))
+}
+
+/// Turns incoming attachments into their stored form. `known` are the
+/// `_attachments` maps of the document's revisions we hold, newest first;
+/// stubs must be found there (CouchDB answers 412 `missing_stub` else).
+pub async fn store(
+    blobs: &Blobs,
+    inst: &InstanceId,
+    doc_id: &str,
+    incoming: Map<String, Value>,
+    new_pos: u64,
+    known: &[Map<String, Value>],
+) -> CouchResult<Map<String, Value>> {
+    let mut out = Map::new();
+    for (name, att) in incoming {
+        let Value::Object(att) = att else {
+            return Err(CouchError::bad_request(format!(
+                "attachment {name} must be an object"
+            )));
+        };
+        if att.get("stub").and_then(Value::as_bool) == Some(true) {
+            let wanted_digest = att.get("digest").and_then(Value::as_str);
+            let found = known.iter().find_map(|k| {
+                k.get(&name).and_then(Value::as_object).filter(|m| {
+                    wanted_digest.is_none_or(|d| m.get("digest").and_then(Value::as_str) == Some(d))
+                })
+            });
+            let Some(meta) = found else {
+                return Err(CouchError::new(
+                    412,
+                    "missing_stub",
+                    format!("Invalid attachment stub in {doc_id} for {name}"),
+                ));
+            };
+            out.insert(name, Value::Object(meta.clone()));
+            continue;
+        }
+        let Some(data) = att.get("data") else {
+            if att.get("follows").is_some() {
+                return Err(CouchError::new(
+                    415,
+                    "bad_content_type",
+                    "multipart attachments are not supported; send the data inline in base64",
+                ));
+            }
+            return Err(CouchError::bad_request(format!(
+                "attachment {name} has neither data nor stub"
+            )));
+        };
+        let bytes = match data {
+            Value::String(s) => STANDARD.decode(s.as_bytes()).map_err(|_| {
+                CouchError::bad_request(format!("Invalid attachment data for {name}: not base64"))
+            })?,
+            _ => {
+                return Err(CouchError::bad_request(format!(
+                    "Invalid attachment data for {name}"
+                )));
+            }
+        };
+        let content_type = att
+            .get("content_type")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let revpos = att.get("revpos").and_then(Value::as_u64).unwrap_or(new_pos);
+        let dig = digest(&bytes);
+        let length = bytes.len();
+        let key = blobs.put(inst, bytes).await?;
+        out.insert(
+            name,
+            json!({"content_type": content_type, "digest": dig, "length": length,
+                   "revpos": revpos, "stub": true, BLOB_KEY: key}),
+        );
+    }
+    Ok(out)
+}
+
+/// The `_attachments` members as a client sees them: stubs, or with their
+/// data inline when `with_data` (only those newer than `since_pos` when
+/// given, CouchDB's `atts_since`).
+pub async fn render(
+    blobs: &Blobs,
+    inst: &InstanceId,
+    stored: &Map<String, Value>,
+    with_data: bool,
+    since_pos: Option<u64>,
+) -> CouchResult<Map<String, Value>> {
+    let mut out = Map::new();
+    for (name, meta) in stored {
+        let Value::Object(meta) = meta else { continue };
+        let mut m = meta.clone();
+        let key = m.remove(BLOB_KEY);
+        let revpos = m.get("revpos").and_then(Value::as_u64).unwrap_or(0);
+        let wanted = with_data && since_pos.is_none_or(|p| revpos > p);
+        if let (true, Some(Value::String(key))) = (wanted, key) {
+            let data = blobs.get(inst, &key).await?;
+            m.remove("stub");
+            m.insert("data".into(), Value::String(STANDARD.encode(data)));
+        } else {
+            m.insert("stub".into(), Value::Bool(true));
+        }
+        out.insert(name.clone(), Value::Object(m));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn digests_are_couchdbs() {
+        // MD5("hello") = 5d41402abc4b2a76b9719d911017c592
+        assert_eq!(super::digest(b"hello"), "md5-XUFAKrxLKna5cZ2REBfFkg==");
+    }
+}

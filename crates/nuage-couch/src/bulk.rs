@@ -1,0 +1,198 @@
+//! Replication's reads: `_revs_diff`, `_bulk_get`, and `_all_docs`.
+
+use crate::Db;
+use crate::error::{CouchError, CouchResult};
+use crate::get::{GetAnswer, GetOptions, OpenRevs};
+use crate::render::{self, Meta, parse_body};
+use nuage_core::Verb;
+use nuage_core::revs::Rev;
+use nuage_store::AllDocsQuery;
+use serde_json::{Map, Value, json};
+
+/// One entry of a `_bulk_get` request.
+#[derive(Clone, Debug)]
+pub struct BulkGetItem {
+    pub id: String,
+    pub rev: Option<Rev>,
+    pub atts_since: Vec<Rev>,
+}
+
+impl Db<'_> {
+    /// `POST /_revs_diff`: which of these revisions are we missing?
+    pub async fn revs_diff(&self, asked: Map<String, Value>) -> CouchResult<Value> {
+        self.check_some(Verb::Get)?;
+        let ids: Vec<String> = asked.keys().cloned().collect();
+        let trees = self
+            .couch
+            .store
+            .rev_trees(self.inst, self.doctype, &ids)
+            .await?;
+        let mut out = Map::new();
+        for (id, revs) in asked {
+            let Value::Array(revs) = revs else {
+                return Err(CouchError::bad_request(format!(
+                    "revisions of {id} must be an array"
+                )));
+            };
+            let tree = trees.get(&id);
+            let mut missing = Vec::new();
+            let mut ancestors = std::collections::BTreeSet::new();
+            for r in revs {
+                let Some(rev) = r.as_str().and_then(Rev::parse) else {
+                    return Err(CouchError::bad_request("Invalid rev format"));
+                };
+                if tree.is_some_and(|t| t.contains(&rev)) {
+                    continue;
+                }
+                if let Some(t) = tree {
+                    ancestors.extend(
+                        t.possible_ancestors(&rev)
+                            .into_iter()
+                            .map(|r| r.to_string()),
+                    );
+                }
+                missing.push(rev.to_string());
+            }
+            if !missing.is_empty() {
+                let mut entry = json!({"missing": missing});
+                if !ancestors.is_empty() {
+                    entry["possible_ancestors"] = json!(ancestors);
+                }
+                out.insert(id, entry);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `POST /_bulk_get`: many documents (or revisions) in one round trip.
+    pub async fn bulk_get(
+        &self,
+        items: Vec<BulkGetItem>,
+        meta: &Meta,
+        latest: bool,
+    ) -> CouchResult<Value> {
+        self.check_some(Verb::Get)?;
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let mut m = meta.clone();
+            m.atts_since = item.atts_since.clone();
+            let opts = GetOptions {
+                rev: None,
+                open_revs: Some(match &item.rev {
+                    Some(r) => OpenRevs::List(vec![r.clone()]),
+                    None => OpenRevs::All,
+                }),
+                latest,
+                meta: m,
+            };
+            let docs: Vec<Value> = match self.get(&item.id, &opts).await {
+                Ok(GetAnswer::OpenRevs(list)) if !list.is_empty() => list
+                    .into_iter()
+                    .map(|entry| match entry.get("ok") {
+                        Some(_) => entry,
+                        None => {
+                            let rev = entry.get("missing").cloned().unwrap_or(Value::Null);
+                            json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}})
+                        }
+                    })
+                    .collect(),
+                Ok(_) => vec![json!({"error": {"id": item.id, "rev": item.rev.as_ref().map(Rev::to_string).unwrap_or_else(|| "undefined".into()), "error": "not_found", "reason": "missing"}})],
+                Err(e) => vec![json!({"error": {"id": item.id, "rev": item.rev.as_ref().map(Rev::to_string), "error": e.error, "reason": e.reason}})],
+            };
+            results.push(json!({"id": item.id, "docs": docs}));
+        }
+        Ok(json!({"results": results}))
+    }
+
+    /// `_all_docs` over a range, or for given `keys`.
+    pub async fn all_docs(
+        &self,
+        q: &AllDocsQuery,
+        keys: Option<Vec<String>>,
+        include_docs: bool,
+        meta: &Meta,
+    ) -> CouchResult<Value> {
+        self.check_some(Verb::Get)?;
+        let store = &self.couch.store;
+        let total = store
+            .doctype_info(self.inst, self.doctype)
+            .await?
+            .map_or(0, |i| i.doc_count);
+        let limited = !self.sees_all(Verb::Get);
+        let mut rows = Vec::new();
+        match keys {
+            Some(keys) => {
+                let heads = store.doc_heads(self.inst, self.doctype, &keys).await?;
+                let slice = keys
+                    .iter()
+                    .skip(q.skip.max(0) as usize)
+                    .take(q.limit.map_or(usize::MAX, |l| l.max(0) as usize));
+                for key in slice {
+                    match heads.get(key) {
+                        None => rows.push(json!({"key": key, "error": "not_found"})),
+                        Some(h) => {
+                            let body = parse_body(&h.body);
+                            if limited
+                                && self
+                                    .check_doc(Verb::Get, key, Some(&Value::Object(body.clone())))
+                                    .is_err()
+                            {
+                                rows.push(json!({"key": key, "error": "forbidden"}));
+                                continue;
+                            }
+                            if h.deleted {
+                                rows.push(json!({"id": key, "key": key, "value": {"rev": h.rev.to_string(), "deleted": true}, "doc": null}));
+                                continue;
+                            }
+                            let mut row =
+                                json!({"id": key, "key": key, "value": {"rev": h.rev.to_string()}});
+                            if include_docs {
+                                row["doc"] = render::document(
+                                    &self.couch.blobs,
+                                    self.inst,
+                                    key,
+                                    &h.rev,
+                                    false,
+                                    body,
+                                    None,
+                                    meta,
+                                )
+                                .await?;
+                            }
+                            rows.push(row);
+                        }
+                    }
+                }
+            }
+            None => {
+                for h in store.all_docs(self.inst, self.doctype, q).await? {
+                    let body = parse_body(&h.body);
+                    if limited
+                        && self
+                            .check_doc(Verb::Get, &h.id, Some(&Value::Object(body.clone())))
+                            .is_err()
+                    {
+                        continue;
+                    }
+                    let mut row =
+                        json!({"id": h.id, "key": h.id, "value": {"rev": h.rev.to_string()}});
+                    if include_docs {
+                        row["doc"] = render::document(
+                            &self.couch.blobs,
+                            self.inst,
+                            &h.id,
+                            &h.rev,
+                            false,
+                            body,
+                            None,
+                            meta,
+                        )
+                        .await?;
+                    }
+                    rows.push(row);
+                }
+            }
+        }
+        Ok(json!({"total_rows": total, "offset": q.skip.max(0), "rows": rows}))
+    }
+}

@@ -1,0 +1,188 @@
+//! `_changes`: pages of the feed, filtered by the caller's permission and
+//! the request's filter. The HTTP layer strings pages together into the
+//! normal, longpoll, continuous or eventsource shapes, and waits on events
+//! for the live ones; reading page by page keeps memory constant however
+//! long the feed.
+
+use crate::Db;
+use crate::error::CouchResult;
+use crate::render::{self, Meta, parse_body};
+use nuage_core::Verb;
+use nuage_core::revs::Rev;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    Normal,
+    Longpoll,
+    Continuous,
+    EventSource,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    MainOnly,
+    AllDocs,
+}
+
+/// A predicate over a document's winning body (a Mango selector).
+pub type DocPredicate = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+pub enum Filter {
+    None,
+    DocIds(HashSet<String>),
+    Selector(DocPredicate),
+}
+
+#[derive(Clone)]
+pub struct ChangesQuery {
+    pub since: i64,
+    pub limit: Option<u64>,
+    pub include_docs: bool,
+    pub style: Style,
+    pub filter: Filter,
+    pub feed: Feed,
+    pub heartbeat_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub descending: bool,
+    pub meta: Meta,
+}
+
+impl Default for ChangesQuery {
+    fn default() -> Self {
+        ChangesQuery {
+            since: 0,
+            limit: None,
+            include_docs: false,
+            style: Style::MainOnly,
+            filter: Filter::None,
+            feed: Feed::Normal,
+            heartbeat_ms: None,
+            timeout_ms: None,
+            descending: false,
+            meta: Meta::default(),
+        }
+    }
+}
+
+/// One page of the feed.
+pub struct Page {
+    pub rows: Vec<Value>,
+    /// The sequence of the last change examined (kept or filtered out).
+    pub last_seq: i64,
+    /// True when the feed had fewer changes than asked for.
+    pub exhausted: bool,
+}
+
+impl Db<'_> {
+    /// The doctype's current sequence (`since=now`).
+    pub async fn update_seq(&self) -> CouchResult<i64> {
+        self.check_some(Verb::Get)?;
+        Ok(self
+            .couch
+            .store
+            .doctype_info(self.inst, self.doctype)
+            .await?
+            .map_or(0, |i| i.update_seq))
+    }
+
+    /// Up to `max` changes examined after `since`.
+    pub async fn changes_page(
+        &self,
+        q: &ChangesQuery,
+        since: i64,
+        max: usize,
+    ) -> CouchResult<Page> {
+        self.check_some(Verb::Get)?;
+        let store = &self.couch.store;
+        let limited = !self.sees_all(Verb::Get);
+        let need_bodies = limited || q.include_docs || matches!(q.filter, Filter::Selector(_));
+        let raw = store
+            .changes(
+                self.inst,
+                self.doctype,
+                since,
+                max as i64,
+                q.descending,
+                need_bodies,
+            )
+            .await?;
+        let exhausted = raw.len() < max;
+        let last_seq = raw.last().map_or(since, |c| c.seq);
+        let need_trees = q.style == Style::AllDocs || (q.include_docs && q.meta.needs_tree());
+        let trees = if need_trees {
+            let ids: Vec<String> = raw.iter().map(|c| c.id.clone()).collect();
+            store.rev_trees(self.inst, self.doctype, &ids).await?
+        } else {
+            Default::default()
+        };
+        let mut rows = Vec::with_capacity(raw.len());
+        for c in raw {
+            if let Filter::DocIds(ids) = &q.filter
+                && !ids.contains(&c.id)
+            {
+                continue;
+            }
+            let body = c.body.as_deref().map(parse_body);
+            let body_value = body.clone().map(Value::Object);
+            if limited
+                && self
+                    .check_doc(Verb::Get, &c.id, body_value.as_ref())
+                    .is_err()
+            {
+                continue;
+            }
+            if let Filter::Selector(pred) = &q.filter {
+                // Deleted documents never match a selector.
+                let mut full = body_value.clone().unwrap_or(Value::Null);
+                if let Value::Object(m) = &mut full {
+                    m.insert("_id".into(), json!(c.id));
+                    m.insert("_rev".into(), json!(c.rev.to_string()));
+                }
+                if c.deleted || !pred(&full) {
+                    continue;
+                }
+            }
+            let changes: Vec<Value> = match (q.style, trees.get(&c.id)) {
+                (Style::AllDocs, Some(t)) => t
+                    .leaves()
+                    .iter()
+                    .map(|n| json!({"rev": n.rev.to_string()}))
+                    .collect(),
+                _ => vec![json!({"rev": c.rev.to_string()})],
+            };
+            let mut row = json!({"seq": c.seq, "id": c.id, "changes": changes});
+            if c.deleted {
+                row["deleted"] = json!(true);
+            }
+            if q.include_docs {
+                let doc = render::document(
+                    &self.couch.blobs,
+                    self.inst,
+                    &c.id,
+                    &c.rev,
+                    c.deleted,
+                    body.unwrap_or_default(),
+                    trees.get(&c.id),
+                    &q.meta,
+                )
+                .await?;
+                row["doc"] = doc;
+            }
+            rows.push(row);
+        }
+        Ok(Page {
+            rows,
+            last_seq,
+            exhausted,
+        })
+    }
+
+    /// The revision of a change event, for callers that only hold its text.
+    pub fn parse_rev(s: &str) -> Option<Rev> {
+        Rev::parse(s)
+    }
+}

@@ -1,0 +1,73 @@
+//! The doctype as a database: info, create, delete.
+
+use crate::Db;
+use crate::error::{CouchError, CouchResult};
+use nuage_core::Verb;
+use serde_json::{Value, json};
+
+impl Db<'_> {
+    /// `GET /{doctype}/`. Every valid doctype answers, with zeros until a
+    /// first document is written: apps need not create their doctypes.
+    pub async fn info(&self) -> CouchResult<Value> {
+        self.check_some(Verb::Get)?;
+        let info = self
+            .couch
+            .store
+            .doctype_info(self.inst, self.doctype)
+            .await?;
+        let (seq, count, del) =
+            info.map_or((0, 0, 0), |i| (i.update_seq, i.doc_count, i.doc_del_count));
+        Ok(json!({
+            "db_name": self.doctype,
+            "update_seq": seq,
+            "doc_count": count,
+            "doc_del_count": del,
+            "purge_seq": 0,
+            "compact_running": false,
+            "disk_format_version": 8,
+            "instance_start_time": "0",
+            "sizes": {"active": 0, "external": 0, "file": 0},
+            "props": {},
+        }))
+    }
+
+    /// `PUT /{doctype}/`: 201, or 412 `file_exists` as CouchDB answers.
+    pub async fn create(&self) -> CouchResult<()> {
+        self.check_some(Verb::Put)?;
+        if self
+            .couch
+            .store
+            .ensure_doctype(self.inst, self.doctype)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CouchError::new(
+                412,
+                "file_exists",
+                "The database could not be created, the file already exists.",
+            ))
+        }
+    }
+
+    /// `DELETE /{doctype}/`: every document of the doctype goes. Needs the
+    /// right to delete the whole doctype.
+    pub async fn delete(&self) -> CouchResult<()> {
+        self.check_all(Verb::Delete)?;
+        if self
+            .couch
+            .store
+            .delete_doctype(self.inst, self.doctype)
+            .await?
+        {
+            tracing::info!(instance = %self.inst, doctype = self.doctype, "doctype deleted");
+            Ok(())
+        } else {
+            Err(CouchError::new(
+                404,
+                "not_found",
+                "Database does not exist.",
+            ))
+        }
+    }
+}

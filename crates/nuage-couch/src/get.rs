@@ -1,0 +1,159 @@
+//! `GET /{doctype}/{id}`: the winner, a given revision, or `open_revs`.
+
+use crate::Db;
+use crate::error::{CouchError, CouchResult};
+use crate::render::{self, Meta, parse_body};
+use nuage_core::Verb;
+use nuage_core::revs::{Rev, RevTree};
+use serde_json::{Value, json};
+
+#[derive(Clone, Debug)]
+pub enum OpenRevs {
+    All,
+    List(Vec<Rev>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct GetOptions {
+    pub rev: Option<Rev>,
+    pub open_revs: Option<OpenRevs>,
+    pub latest: bool,
+    pub meta: Meta,
+}
+
+impl GetOptions {
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.meta
+    }
+}
+
+/// The answer to a GET: one document, or the `open_revs` list.
+pub enum GetAnswer {
+    Doc(Value),
+    OpenRevs(Vec<Value>),
+}
+
+impl Db<'_> {
+    pub async fn get(&self, id: &str, opts: &GetOptions) -> CouchResult<GetAnswer> {
+        self.check_some(Verb::Get)?;
+        crate::incoming::check_doc_id(id).map_err(|_| CouchError::missing())?;
+        if let Some(open) = &opts.open_revs {
+            return self
+                .open_revs(id, open, opts)
+                .await
+                .map(GetAnswer::OpenRevs);
+        }
+        let store = &self.couch.store;
+        if opts.rev.is_none() && !opts.meta.needs_tree() {
+            // The common case: one row.
+            let head = store
+                .doc_head(self.inst, self.doctype, id)
+                .await?
+                .ok_or_else(CouchError::missing)?;
+            if head.deleted {
+                return Err(CouchError::deleted());
+            }
+            let body = parse_body(&head.body);
+            self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
+            let doc = render::document(
+                &self.couch.blobs,
+                self.inst,
+                id,
+                &head.rev,
+                false,
+                body,
+                None,
+                &opts.meta,
+            )
+            .await?;
+            return Ok(GetAnswer::Doc(doc));
+        }
+        let tree = store.rev_tree(self.inst, self.doctype, id).await?;
+        let rev = match &opts.rev {
+            Some(r) => r.clone(),
+            None => {
+                let w = tree.winner().ok_or_else(CouchError::missing)?;
+                if w.deleted {
+                    return Err(CouchError::deleted());
+                }
+                w.rev.clone()
+            }
+        };
+        let doc = self
+            .revision(id, &tree, &rev, &opts.meta)
+            .await?
+            .ok_or_else(CouchError::missing)?;
+        Ok(GetAnswer::Doc(doc))
+    }
+
+    /// One revision with its body, or `None` if unknown or pruned.
+    async fn revision(
+        &self,
+        id: &str,
+        tree: &RevTree,
+        rev: &Rev,
+        meta: &Meta,
+    ) -> CouchResult<Option<Value>> {
+        let Some(node) = tree.get(rev) else {
+            return Ok(None);
+        };
+        let rows = self
+            .couch
+            .store
+            .revs_with_bodies(self.inst, self.doctype, id, std::slice::from_ref(rev))
+            .await?;
+        let Some(body) = rows.into_iter().next().and_then(|r| r.body) else {
+            return Ok(None);
+        };
+        let body = parse_body(&body);
+        self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
+        let doc = render::document(
+            &self.couch.blobs,
+            self.inst,
+            id,
+            rev,
+            node.deleted,
+            body,
+            Some(tree),
+            meta,
+        )
+        .await?;
+        Ok(Some(doc))
+    }
+
+    async fn open_revs(
+        &self,
+        id: &str,
+        open: &OpenRevs,
+        opts: &GetOptions,
+    ) -> CouchResult<Vec<Value>> {
+        let tree = self
+            .couch
+            .store
+            .rev_tree(self.inst, self.doctype, id)
+            .await?;
+        let wanted: Vec<Rev> = match open {
+            OpenRevs::All => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
+            OpenRevs::List(list) => list.clone(),
+        };
+        let mut out = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for rev in wanted {
+            let targets = if opts.latest && tree.contains(&rev) {
+                tree.latest_from(&rev)
+            } else {
+                vec![rev.clone()]
+            };
+            for t in targets {
+                if !seen.insert(t.clone()) {
+                    continue;
+                }
+                match self.revision(id, &tree, &t, &opts.meta).await? {
+                    Some(doc) => out.push(json!({"ok": doc})),
+                    None => out.push(json!({"missing": t.to_string()})),
+                }
+            }
+        }
+        Ok(out)
+    }
+}

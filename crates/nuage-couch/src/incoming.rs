@@ -1,0 +1,157 @@
+//! A document as a client sends it: its special `_` members taken apart
+//! from its body, with CouchDB's validation rules.
+
+use crate::error::{CouchError, CouchResult};
+use nuage_core::revs::{Rev, path_from_revisions};
+use serde_json::{Map, Value};
+
+/// A parsed incoming document.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub id: Option<String>,
+    pub rev: Option<Rev>,
+    pub deleted: bool,
+    /// `_revisions` as a path, newest first.
+    pub revisions: Option<Vec<Rev>>,
+    pub attachments: Option<Map<String, Value>>,
+    /// Everything else: the user's fields.
+    pub body: Map<String, Value>,
+}
+
+/// Special members CouchDB accepts on input; others are refused.
+const ACCEPTED: &[&str] = &[
+    "_id",
+    "_rev",
+    "_deleted",
+    "_attachments",
+    "_revisions",
+    "_revs_info",
+    "_conflicts",
+    "_deleted_conflicts",
+    "_local_seq",
+];
+
+/// Is `id` acceptable as a document id? Ids starting with `_` are reserved
+/// except `_design/…` (and `_local/…`, handled by their own routes).
+pub fn check_doc_id(id: &str) -> CouchResult<()> {
+    if id.is_empty() {
+        return Err(CouchError::bad_request("Document id must not be empty"));
+    }
+    if id.len() > 2048 {
+        return Err(CouchError::bad_request(
+            "Document id is longer than 2048 bytes",
+        ));
+    }
+    if id.starts_with('_') && !id.starts_with("_design/") {
+        return Err(CouchError::bad_request(
+            "Only reserved document ids may start with underscore.",
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse(value: Value) -> CouchResult<Incoming> {
+    let Value::Object(obj) = value else {
+        return Err(CouchError::bad_request("Document must be a JSON object"));
+    };
+    let mut inc = Incoming::default();
+    for (k, v) in obj {
+        if !k.starts_with('_') {
+            inc.body.insert(k, v);
+            continue;
+        }
+        if !ACCEPTED.contains(&k.as_str()) {
+            return Err(CouchError::doc_validation(format!(
+                "Bad special document member: {k}"
+            )));
+        }
+        match k.as_str() {
+            "_id" => match v {
+                Value::String(s) => inc.id = Some(s),
+                _ => return Err(CouchError::bad_request("Document id must be a string")),
+            },
+            "_rev" => match v {
+                Value::String(s) => {
+                    inc.rev = Some(
+                        Rev::parse(&s)
+                            .ok_or_else(|| CouchError::bad_request("Invalid rev format"))?,
+                    )
+                }
+                Value::Null => {}
+                _ => return Err(CouchError::bad_request("Invalid rev format")),
+            },
+            "_deleted" => inc.deleted = v.as_bool().unwrap_or(false),
+            "_attachments" => match v {
+                Value::Object(m) => inc.attachments = Some(m),
+                Value::Null => {}
+                _ => return Err(CouchError::bad_request("_attachments must be an object")),
+            },
+            "_revisions" => inc.revisions = Some(parse_revisions(&v)?),
+            // Output-only members a client may echo back: ignored.
+            _ => {}
+        }
+    }
+    if let Some(id) = &inc.id {
+        check_doc_id(id)?;
+    }
+    Ok(inc)
+}
+
+fn parse_revisions(v: &Value) -> CouchResult<Vec<Rev>> {
+    let bad = || {
+        CouchError::bad_request(
+            "_revisions must be {\"start\": N, \"ids\": [...]} with N ≥ the number of ids",
+        )
+    };
+    let start = v.get("start").and_then(Value::as_u64).ok_or_else(bad)?;
+    let ids: Vec<String> = v
+        .get("ids")
+        .and_then(Value::as_array)
+        .ok_or_else(bad)?
+        .iter()
+        .map(|i| i.as_str().map(str::to_owned).ok_or_else(bad))
+        .collect::<CouchResult<_>>()?;
+    path_from_revisions(start, &ids).ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn special_members_are_taken_apart() {
+        let inc = parse(
+            json!({"_id": "a", "_rev": "2-x", "_deleted": true, "name": "n",
+            "_revisions": {"start": 2, "ids": ["x", "w"]}}),
+        )
+        .unwrap();
+        assert_eq!(inc.id.as_deref(), Some("a"));
+        assert_eq!(inc.rev, Rev::parse("2-x"));
+        assert!(inc.deleted);
+        assert_eq!(
+            inc.revisions.unwrap(),
+            vec![Rev::new(2, "x"), Rev::new(1, "w")]
+        );
+        assert_eq!(inc.body, json!({"name": "n"}).as_object().unwrap().clone());
+    }
+
+    #[test]
+    fn bad_documents_get_couchdbs_errors() {
+        let e = parse(json!({"_foo": 1})).unwrap_err();
+        assert_eq!(
+            (e.status, e.error.as_str(), e.reason.as_str()),
+            (400, "doc_validation", "Bad special document member: _foo")
+        );
+        assert_eq!(parse(json!([1])).unwrap_err().error, "bad_request");
+        assert_eq!(
+            parse(json!({"_id": "_x"})).unwrap_err().reason,
+            "Only reserved document ids may start with underscore."
+        );
+        assert!(parse(json!({"_id": "_design/x"})).is_ok());
+        assert_eq!(
+            parse(json!({"_rev": "nope"})).unwrap_err().reason,
+            "Invalid rev format"
+        );
+    }
+}

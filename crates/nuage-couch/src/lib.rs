@@ -1,0 +1,145 @@
+//! CouchDB's document semantics for nuage: every doctype of an instance is
+//! a CouchDB database. This crate turns requests (already parsed from HTTP)
+//! into store calls and answers shaped as CouchDB's, checking permissions on
+//! every document it reads or writes; nuage-web only moves bytes.
+//!
+//! Must stay true: every read and write goes through [`Db`], which carries
+//! the instance and the caller's [`Access`]; a permission limited to some
+//! documents limits reads, writes and the changes feed alike.
+
+pub mod attachments;
+mod bulk;
+mod changes;
+mod db;
+pub mod error;
+mod get;
+pub mod incoming;
+mod local;
+pub mod render;
+pub mod revid;
+mod write;
+
+pub use bulk::BulkGetItem;
+pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
+pub use error::{CouchError, CouchResult};
+pub use get::{GetAnswer, GetOptions, OpenRevs};
+pub use nuage_store::AllDocsQuery;
+pub use render::Meta;
+
+use nuage_blob::Blobs;
+use nuage_core::scope::valid_doctype;
+use nuage_core::{Access, InstanceId, Target, Verb};
+use nuage_store::Store;
+
+/// CouchDB's default `max_document_size`.
+pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct Couch {
+    pub(crate) store: Store,
+    pub(crate) blobs: Blobs,
+    pub max_doc_bytes: usize,
+}
+
+impl Couch {
+    pub fn new(store: Store, blobs: Blobs) -> Couch {
+        Couch {
+            store,
+            blobs,
+            max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// One doctype of one instance, seen with the caller's permissions.
+    pub fn db<'a>(
+        &'a self,
+        inst: &'a InstanceId,
+        access: &'a Access,
+        doctype: &'a str,
+    ) -> CouchResult<Db<'a>> {
+        if !valid_doctype(doctype) || doctype.ends_with(".*") {
+            return Err(CouchError::new(
+                400,
+                "illegal_database_name",
+                format!(
+                    "Name: '{doctype}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, -, and . are allowed. Must begin with a letter."
+                ),
+            ));
+        }
+        Ok(Db {
+            couch: self,
+            inst,
+            access,
+            doctype,
+        })
+    }
+
+    /// Removes every attachment blob of an instance (the instance is gone).
+    pub async fn delete_instance_blobs(&self, inst: &InstanceId) -> CouchResult<()> {
+        Ok(self.blobs.delete_instance(inst).await?)
+    }
+
+    /// `GET /data/_all_doctypes`: the doctypes this caller may read.
+    pub async fn all_doctypes(
+        &self,
+        inst: &InstanceId,
+        access: &Access,
+    ) -> CouchResult<Vec<String>> {
+        let all = self.store.list_doctypes(inst).await?;
+        Ok(all
+            .into_iter()
+            .filter(|d| access.may_some(d, Verb::Get))
+            .collect())
+    }
+}
+
+/// A doctype seen by one caller.
+pub struct Db<'a> {
+    pub(crate) couch: &'a Couch,
+    pub(crate) inst: &'a InstanceId,
+    pub(crate) access: &'a Access,
+    pub(crate) doctype: &'a str,
+}
+
+impl Db<'_> {
+    /// May the caller do `verb` on the whole doctype?
+    pub(crate) fn check_all(&self, verb: Verb) -> CouchResult<()> {
+        Ok(self.access.check(self.doctype, verb, Target::Doctype)?)
+    }
+
+    /// May the caller do `verb` on at least some documents?
+    pub(crate) fn check_some(&self, verb: Verb) -> CouchResult<()> {
+        if self.access.may_some(self.doctype, verb) {
+            Ok(())
+        } else {
+            Err(nuage_core::Denied {
+                doctype: self.doctype.to_owned(),
+                verb: verb.as_str(),
+            }
+            .into())
+        }
+    }
+
+    /// May the caller do `verb` on this document?
+    pub(crate) fn check_doc(
+        &self,
+        verb: Verb,
+        id: &str,
+        body: Option<&serde_json::Value>,
+    ) -> CouchResult<()> {
+        Ok(self
+            .access
+            .check(self.doctype, verb, Target::Doc { id, body })?)
+    }
+
+    /// True when the caller sees every document: no per-document filtering.
+    pub(crate) fn sees_all(&self, verb: Verb) -> bool {
+        self.access
+            .check(self.doctype, verb, Target::Doctype)
+            .is_ok()
+    }
+}

@@ -1,0 +1,283 @@
+//! Writing: single PUT/POST/DELETE and `_bulk_docs`, in both `new_edits`
+//! modes. All go through one path: parse, check, prepare attachments and
+//! the new revision, one store transaction for the batch.
+
+use crate::Db;
+use crate::attachments;
+use crate::error::{CouchError, CouchResult};
+use crate::incoming::{self, Incoming};
+use crate::render::parse_body;
+use crate::revid::new_rev_id;
+use nuage_core::Verb;
+use nuage_core::revs::Rev;
+use nuage_store::{DocHead, DocWrite, WriteOutcome};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+
+/// The result of one document of a batch.
+pub type DocResult = Result<(String, Rev), (String, CouchError)>;
+
+impl Db<'_> {
+    /// `PUT /{doctype}/{id}` (`rev` from the query string if not in the body).
+    pub async fn put(
+        &self,
+        id: &str,
+        doc: Value,
+        rev_query: Option<Rev>,
+        new_edits: bool,
+    ) -> CouchResult<(String, Rev)> {
+        let mut inc = incoming::parse(doc)?;
+        if inc.id.as_deref().is_some_and(|b| b != id) {
+            return Err(CouchError::bad_request(
+                "Document id in the body does not match the URL",
+            ));
+        }
+        incoming::check_doc_id(id)?;
+        inc.id = Some(id.to_owned());
+        if inc.rev.is_none() {
+            inc.rev = rev_query;
+        }
+        let mut results = self
+            .write(vec![Ok(inc)], new_edits, Some(Verb::Put))
+            .await?;
+        match results.pop() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err((_, e))) => Err(e),
+            None => Err(CouchError::internal("no result for the write")),
+        }
+    }
+
+    /// `POST /{doctype}/`: the id is the body's or a new one.
+    pub async fn post(&self, doc: Value) -> CouchResult<(String, Rev)> {
+        let mut inc = incoming::parse(doc)?;
+        if inc.id.is_none() {
+            inc.id = Some(uuid::Uuid::new_v4().simple().to_string());
+        }
+        let id = inc.id.clone().unwrap_or_default();
+        let mut results = self.write(vec![Ok(inc)], true, Some(Verb::Post)).await?;
+        match results.pop() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err((_, e))) => Err(e),
+            None => Err(CouchError::internal(format!(
+                "no result for the write of {id}"
+            ))),
+        }
+    }
+
+    /// `DELETE /{doctype}/{id}?rev=…`: a new revision marked deleted.
+    pub async fn delete_doc(&self, id: &str, rev: Option<Rev>) -> CouchResult<(String, Rev)> {
+        incoming::check_doc_id(id)?;
+        let Some(rev) = rev else {
+            return Err(CouchError::conflict());
+        };
+        let inc = Incoming {
+            id: Some(id.to_owned()),
+            rev: Some(rev),
+            deleted: true,
+            ..Default::default()
+        };
+        let mut results = self.write(vec![Ok(inc)], true, Some(Verb::Delete)).await?;
+        match results.pop() {
+            Some(Ok(r)) => Ok(r),
+            Some(Err((_, e))) => Err(e),
+            None => Err(CouchError::internal("no result for the deletion")),
+        }
+    }
+
+    /// `POST /{doctype}/_bulk_docs`: one result per document, in order.
+    /// With `new_edits: false` CouchDB lists only failures.
+    pub async fn bulk_docs(&self, docs: Vec<Value>, new_edits: bool) -> CouchResult<Vec<Value>> {
+        let parsed: Vec<Result<Incoming, (String, CouchError)>> = docs
+            .into_iter()
+            .map(|d| {
+                let id = d
+                    .get("_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                incoming::parse(d).map_err(|e| (id, e))
+            })
+            .collect();
+        let results = self.write(parsed, new_edits, None).await?;
+        Ok(results
+            .into_iter()
+            .filter_map(|r| match r {
+                Ok((id, rev)) => {
+                    new_edits.then(|| json!({"ok": true, "id": id, "rev": rev.to_string()}))
+                }
+                Err((id, e)) => Some(json!({"id": id, "error": e.error, "reason": e.reason})),
+            })
+            .collect())
+    }
+
+    /// The one write path. Single-document routes check the verb of their
+    /// HTTP method; `_bulk_docs` checks each document by what it does:
+    /// DELETE for a deletion, PUT for an update, POST for a creation.
+    async fn write(
+        &self,
+        docs: Vec<Result<Incoming, (String, CouchError)>>,
+        new_edits: bool,
+        verb: Option<Verb>,
+    ) -> CouchResult<Vec<DocResult>> {
+        let store = &self.couch.store;
+        // Current winners, needed for permission checks on limited access
+        // and for the position of new attachments.
+        let ids: Vec<String> = docs
+            .iter()
+            .filter_map(|d| d.as_ref().ok()?.id.clone())
+            .collect();
+        let heads = store.doc_heads(self.inst, self.doctype, &ids).await?;
+
+        let mut slots: Vec<Result<usize, (String, CouchError)>> = Vec::with_capacity(docs.len());
+        let mut writes = Vec::new();
+        for d in docs {
+            match d {
+                Err(e) => slots.push(Err(e)),
+                Ok(inc) => match self.prepare(inc, new_edits, &heads, verb).await {
+                    Ok(w) => {
+                        slots.push(Ok(writes.len()));
+                        writes.push(w);
+                    }
+                    Err(e) => slots.push(Err(e)),
+                },
+            }
+        }
+        let write_ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
+        let outcomes = if writes.is_empty() {
+            Vec::new()
+        } else {
+            store.write_docs(self.inst, self.doctype, writes).await?
+        };
+        Ok(slots
+            .into_iter()
+            .map(|s| {
+                let i = s?;
+                let id = write_ids[i].clone();
+                match &outcomes[i] {
+                    WriteOutcome::Written(rev) | WriteOutcome::AlreadyPresent(rev) => {
+                        Ok((id, rev.clone()))
+                    }
+                    WriteOutcome::Conflict => Err((id, CouchError::conflict())),
+                }
+            })
+            .collect())
+    }
+
+    /// Checks one document and turns it into a store write.
+    async fn prepare(
+        &self,
+        inc: Incoming,
+        new_edits: bool,
+        heads: &HashMap<String, DocHead>,
+        forced_verb: Option<Verb>,
+    ) -> Result<DocWrite, (String, CouchError)> {
+        let id = match inc.id.clone() {
+            Some(id) => id,
+            None if new_edits => uuid::Uuid::new_v4().simple().to_string(),
+            None => {
+                return Err((
+                    String::new(),
+                    CouchError::bad_request("a replicated document needs an _id"),
+                ));
+            }
+        };
+        let fail = |e: CouchError| (id.clone(), e);
+        incoming::check_doc_id(&id).map_err(fail)?;
+        let head = heads.get(&id);
+        let verb = if let Some(v) = forced_verb {
+            v
+        } else if inc.deleted {
+            Verb::Delete
+        } else if head.is_some_and(|h| !h.deleted) {
+            Verb::Put
+        } else {
+            Verb::Post
+        };
+        let new_body = Value::Object(inc.body.clone());
+        self.check_doc(verb, &id, Some(&new_body)).map_err(fail)?;
+        if let Some(h) = head.filter(|_| !self.sees_all(verb)) {
+            // A limited permission must cover the document as it was too,
+            // or a write could move it out of someone else's reach.
+            self.check_doc(verb, &id, Some(&Value::Object(parse_body(&h.body))))
+                .map_err(fail)?;
+        }
+
+        let path: Option<Vec<Rev>> = if new_edits {
+            None
+        } else {
+            match (&inc.revisions, &inc.rev) {
+                (Some(p), Some(r)) if p.first() == Some(r) => Some(p.clone()),
+                (Some(_), Some(_)) => {
+                    return Err(fail(CouchError::bad_request(
+                        "_rev does not match _revisions",
+                    )));
+                }
+                (Some(p), None) => Some(p.clone()),
+                (None, Some(r)) => Some(vec![r.clone()]),
+                (None, None) => {
+                    return Err(fail(CouchError::bad_request(
+                        "new_edits=false needs _rev or _revisions",
+                    )));
+                }
+            }
+        };
+        let new_pos = match (&path, &inc.rev, head) {
+            (Some(p), _, _) => p[0].pos,
+            (None, Some(r), _) => r.pos + 1,
+            (None, None, Some(h)) if h.deleted => h.rev.pos + 1,
+            _ => 1,
+        };
+
+        let mut body: Map<String, Value> = inc.body;
+        if let Some(atts) = inc.attachments.filter(|a| !a.is_empty()) {
+            let known = self.known_attachments(&id).await.map_err(fail)?;
+            let stored =
+                attachments::store(&self.couch.blobs, self.inst, &id, atts, new_pos, &known)
+                    .await
+                    .map_err(fail)?;
+            body.insert("_attachments".into(), Value::Object(stored));
+        }
+        let text = Value::Object(body).to_string();
+        if text.len() > self.couch.max_doc_bytes {
+            return Err(fail(CouchError::too_large(self.couch.max_doc_bytes)));
+        }
+        Ok(match path {
+            Some(path) => DocWrite::Replicate {
+                id,
+                path,
+                deleted: inc.deleted,
+                body: text,
+            },
+            None => DocWrite::Edit {
+                new_id: new_rev_id(inc.rev.as_ref(), inc.deleted, &text),
+                id,
+                parent: inc.rev,
+                deleted: inc.deleted,
+                body: text,
+            },
+        })
+    }
+
+    /// The `_attachments` of every revision of the document that still has
+    /// a body (its leaves), newest first: where stubs are looked up.
+    async fn known_attachments(&self, id: &str) -> CouchResult<Vec<Map<String, Value>>> {
+        let store = &self.couch.store;
+        let tree = store.rev_tree(self.inst, self.doctype, id).await?;
+        let leaves: Vec<Rev> = tree.leaves().iter().map(|n| n.rev.clone()).collect();
+        if leaves.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut rows = store
+            .revs_with_bodies(self.inst, self.doctype, id, &leaves)
+            .await?;
+        rows.sort_by_key(|r| std::cmp::Reverse(r.node.rev.pos));
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.body)
+            .filter_map(|b| match parse_body(&b).remove("_attachments") {
+                Some(Value::Object(m)) => Some(m),
+                _ => None,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,65 @@
+//! The changes feed: documents in the order of their last change. Read in
+//! pages, so a feed over any number of documents streams in constant memory.
+
+use crate::{InstanceId, Result, Store};
+use nuage_core::revs::Rev;
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct ChangeRow {
+    pub seq: i64,
+    pub id: String,
+    pub rev: Rev,
+    pub deleted: bool,
+    /// The winner's body, when asked for.
+    pub body: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` changes after `since` (before it when `descending`).
+    pub async fn changes(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        since: i64,
+        limit: i64,
+        descending: bool,
+        with_bodies: bool,
+    ) -> Result<Vec<ChangeRow>> {
+        let body_col = if with_bodies { ", body" } else { "" };
+        let (op, order) = if descending {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let rows = sqlx::query(sql!(
+            "SELECT seq, id, rev, deleted{body_col} FROM docs WHERE instance_id = $1 AND doctype = $2 \
+             AND seq {op} $3 ORDER BY seq {order} LIMIT $4"
+        ))
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(since)
+        .bind(limit.max(0))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let rev: String = r.try_get("rev")?;
+                Ok(ChangeRow {
+                    seq: r.try_get("seq")?,
+                    id: r.try_get("id")?,
+                    rev: Rev::parse(&rev).ok_or_else(|| {
+                        sqlx::Error::Decode(format!("bad stored rev {rev}").into())
+                    })?,
+                    deleted: r.try_get::<i64, _>("deleted")? != 0,
+                    body: if with_bodies {
+                        Some(r.try_get("body")?)
+                    } else {
+                        None
+                    },
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

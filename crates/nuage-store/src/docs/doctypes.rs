@@ -1,0 +1,116 @@
+//! Doctypes: each instance's databases, with their sequence and counters.
+
+use crate::{InstanceId, Result, Store, now_ms};
+use sqlx::Row;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DoctypeInfo {
+    pub update_seq: i64,
+    pub doc_count: i64,
+    pub doc_del_count: i64,
+    pub revs_limit: i64,
+    pub created_at: i64,
+}
+
+impl Store {
+    pub async fn doctype_info(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+    ) -> Result<Option<DoctypeInfo>> {
+        let row = sqlx::query(
+            "SELECT update_seq, doc_count, doc_del_count, revs_limit, created_at FROM doctypes \
+             WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(DoctypeInfo {
+            update_seq: r.try_get("update_seq")?,
+            doc_count: r.try_get("doc_count")?,
+            doc_del_count: r.try_get("doc_del_count")?,
+            revs_limit: r.try_get("revs_limit")?,
+            created_at: r.try_get("created_at")?,
+        }))
+    }
+
+    /// Creates the doctype if it does not exist; true if it was created.
+    pub async fn ensure_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (instance_id, doctype) DO NOTHING",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(now_ms())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    pub async fn list_doctypes(&self, inst: &InstanceId) -> Result<Vec<String>> {
+        let rows = sqlx::query(sql!(
+            "SELECT doctype FROM doctypes WHERE instance_id = $1 ORDER BY doctype{}",
+            self.engine().binary_collation()
+        ))
+        .bind(inst.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("doctype"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    pub async fn set_revs_limit(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        limit: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE doctypes SET revs_limit = $3 WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(limit)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Deletes a doctype with every document, revision and local document.
+    pub async fn delete_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        for table in ["local_docs", "revs", "docs"] {
+            sqlx::query(sql!(
+                "DELETE FROM {table} WHERE instance_id = $1 AND doctype = $2"
+            ))
+            .bind(inst.as_str())
+            .bind(doctype)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let n = sqlx::query("DELETE FROM doctypes WHERE instance_id = $1 AND doctype = $2")
+            .bind(inst.as_str())
+            .bind(doctype)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Serialises document writes on SQLite (see `Store::write_lock`).
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.engine() {
+            crate::Engine::Sqlite => Some(self.write_lock.lock().await),
+            crate::Engine::Postgres => None,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `_local/` documents: per-replica state such as replication checkpoints.
+//! Never replicated, no history; revisions are `0-N`, as CouchDB's.
+
+use crate::{InstanceId, Result, Store, now_ms};
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct LocalDoc {
+    pub rev: String,
+    pub body: String,
+}
+
+fn next_rev(prev: Option<&str>) -> String {
+    let n = prev
+        .and_then(|r| r.strip_prefix("0-"))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    format!("0-{}", n + 1)
+}
+
+impl Store {
+    pub async fn local_doc(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        id: &str,
+    ) -> Result<Option<LocalDoc>> {
+        let row = sqlx::query(
+            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => Some(LocalDoc {
+                rev: r.try_get("rev")?,
+                body: r.try_get("body")?,
+            }),
+            None => None,
+        })
+    }
+
+    /// Writes a local document if `given_rev` is its current revision
+    /// (`None` for a new one); returns the new revision, or `None` on
+    /// conflict.
+    pub async fn put_local_doc(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        id: &str,
+        given_rev: Option<&str>,
+        body: &str,
+    ) -> Result<Option<String>> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (instance_id, doctype) DO NOTHING",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        let current: Option<String> = sqlx::query_scalar(
+            "SELECT rev FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if current.is_some() && current.as_deref() != given_rev {
+            return Ok(None);
+        }
+        let rev = next_rev(current.as_deref());
+        sqlx::query(
+            "INSERT INTO local_docs (instance_id, doctype, id, rev, body) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (instance_id, doctype, id) DO UPDATE SET rev = excluded.rev, body = excluded.body",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(id)
+        .bind(&rev)
+        .bind(body)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(rev))
+    }
+
+    /// Deletes a local document if `given_rev` is current; false otherwise.
+    pub async fn delete_local_doc(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        id: &str,
+        given_rev: &str,
+    ) -> Result<bool> {
+        let n = sqlx::query("DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4")
+            .bind(inst.as_str())
+            .bind(doctype)
+            .bind(id)
+            .bind(given_rev)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn local_revisions_count_up() {
+        assert_eq!(super::next_rev(None), "0-1");
+        assert_eq!(super::next_rev(Some("0-41")), "0-42");
+    }
+}

@@ -1,0 +1,46 @@
+//! Documents with CouchDB semantics: revision trees, winners, the changes
+//! feed, local documents. The rules of the tree live in
+//! `nuage_core::revs`; this module loads, applies and saves them in one
+//! transaction per batch.
+//!
+//! Must stay true: a failed write leaves no trace — no revision, no
+//! sequence number, no event; an event is published only after its commit.
+
+mod changes;
+mod doctypes;
+mod local;
+mod read;
+mod write;
+
+pub use changes::ChangeRow;
+pub use doctypes::DoctypeInfo;
+pub use local::LocalDoc;
+pub use read::{AllDocsQuery, DocHead, RevRow};
+pub use write::{DocWrite, WriteOutcome};
+
+use nuage_core::revs::{Rev, RevNode};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+pub(crate) fn rev_node_from_row(r: &AnyRow) -> Result<RevNode, sqlx::Error> {
+    let rev: String = r.try_get("rev")?;
+    let parent: Option<String> = r.try_get("parent")?;
+    let bad =
+        |what: &str| sqlx::Error::Decode(format!("stored revision `{what}` is malformed").into());
+    Ok(RevNode {
+        rev: Rev::parse(&rev).ok_or_else(|| bad(&rev))?,
+        parent: match parent {
+            Some(p) => Some(Rev::parse(&p).ok_or_else(|| bad(&p))?),
+            None => None,
+        },
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+    })
+}
+
+/// `$3, $4, …` for `n` values bound after `first - 1` others.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

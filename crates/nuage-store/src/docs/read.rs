@@ -1,0 +1,220 @@
+//! Reading documents: the winner (one row), the revision tree, the bodies
+//! of given revisions, ranges of ids.
+
+use super::{placeholders, rev_node_from_row};
+use crate::{InstanceId, Result, Store};
+use nuage_core::revs::{Rev, RevNode, RevTree};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::HashMap;
+
+/// Ids bound per query when reading many documents at once.
+const CHUNK: usize = 400;
+
+/// A document's winning revision, as the `docs` table holds it.
+#[derive(Clone, Debug)]
+pub struct DocHead {
+    pub id: String,
+    pub rev: Rev,
+    pub deleted: bool,
+    pub seq: i64,
+    /// JSON object without `_id`, `_rev`, `_deleted`.
+    pub body: String,
+}
+
+/// A revision with its body, if it still has one (leaves do).
+#[derive(Clone, Debug)]
+pub struct RevRow {
+    pub node: RevNode,
+    pub body: Option<String>,
+}
+
+/// A range of `_all_docs` (ids compare by code point, CouchDB's raw order).
+#[derive(Clone, Debug, Default)]
+pub struct AllDocsQuery {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub inclusive_end: bool,
+    pub descending: bool,
+    pub limit: Option<i64>,
+    pub skip: i64,
+}
+
+fn head_from_row(r: &AnyRow) -> Result<DocHead, sqlx::Error> {
+    let rev: String = r.try_get("rev")?;
+    Ok(DocHead {
+        id: r.try_get("id")?,
+        rev: Rev::parse(&rev)
+            .ok_or_else(|| sqlx::Error::Decode(format!("bad stored rev {rev}").into()))?,
+        deleted: r.try_get::<i64, _>("deleted")? != 0,
+        seq: r.try_get("seq")?,
+        body: r.try_get("body")?,
+    })
+}
+
+impl Store {
+    pub async fn doc_head(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        id: &str,
+    ) -> Result<Option<DocHead>> {
+        let row = sqlx::query(
+            "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(head_from_row).transpose()?)
+    }
+
+    /// The winners of many documents; missing ids are absent from the map.
+    pub async fn doc_heads(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, DocHead>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = sqlx::query(sql!(
+                "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 AND id IN ({})",
+                placeholders(3, chunk.len())
+            ))
+            .bind(inst.as_str())
+            .bind(doctype);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                let h = head_from_row(&r)?;
+                out.insert(h.id.clone(), h);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn rev_tree(&self, inst: &InstanceId, doctype: &str, id: &str) -> Result<RevTree> {
+        Ok(self
+            .rev_trees(inst, doctype, std::slice::from_ref(&id.to_owned()))
+            .await?
+            .remove(id)
+            .unwrap_or_default())
+    }
+
+    /// The revision trees of many documents (empty trees are absent).
+    pub async fn rev_trees(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, RevTree>> {
+        let mut conn = self.pool().acquire().await?;
+        rev_trees_on(&mut conn, inst, doctype, ids).await
+    }
+
+    /// The given revisions of one document, with their bodies where kept.
+    pub async fn revs_with_bodies(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        id: &str,
+        revs: &[Rev],
+    ) -> Result<Vec<RevRow>> {
+        let mut out = Vec::with_capacity(revs.len());
+        for chunk in revs.chunks(CHUNK) {
+            let mut q = sqlx::query(sql!(
+                "SELECT rev, parent, deleted, body FROM revs WHERE instance_id = $1 AND doctype = $2 \
+                 AND doc_id = $3 AND rev IN ({})",
+                placeholders(4, chunk.len())
+            ))
+            .bind(inst.as_str())
+            .bind(doctype)
+            .bind(id);
+            for r in chunk {
+                q = q.bind(r.to_string());
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                out.push(RevRow {
+                    node: rev_node_from_row(&r)?,
+                    body: r.try_get("body")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Live documents in id order (`_all_docs`).
+    pub async fn all_docs(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        q: &AllDocsQuery,
+    ) -> Result<Vec<DocHead>> {
+        let coll = self.engine().binary_collation();
+        // Ascending: start ≤ id ≤ end; descending: end ≤ id ≤ start. The
+        // end bound is exclusive when inclusive_end=false.
+        let end_op = match (q.descending, q.inclusive_end) {
+            (false, true) => "<=",
+            (false, false) => "<",
+            (true, true) => ">=",
+            (true, false) => ">",
+        };
+        let start_op = if q.descending { "<=" } else { ">=" };
+        let mut conds = String::new();
+        let mut binds: Vec<&str> = Vec::new();
+        for (bound, op) in [(q.start.as_deref(), start_op), (q.end.as_deref(), end_op)] {
+            if let Some(b) = bound {
+                binds.push(b);
+                conds.push_str(&format!(" AND id{coll} {op} ${}", binds.len() + 2));
+            }
+        }
+        let order = if q.descending { "DESC" } else { "ASC" };
+        let limit = q.limit.unwrap_or(i64::MAX / 2).max(0);
+        let mut query = sqlx::query(sql!(
+            "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 \
+             AND deleted = 0{conds} ORDER BY id{coll} {order} LIMIT {limit} OFFSET {}",
+            q.skip.max(0)
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for b in binds {
+            query = query.bind(b);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        Ok(rows.iter().map(head_from_row).collect::<Result<_, _>>()?)
+    }
+}
+
+pub(crate) async fn rev_trees_on(
+    conn: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    ids: &[String],
+) -> Result<HashMap<String, RevTree>> {
+    let mut nodes: HashMap<String, Vec<RevNode>> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sqlx::query(sql!(
+            "SELECT doc_id, rev, parent, deleted FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id IN ({})",
+            placeholders(3, chunk.len())
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        for r in q.fetch_all(&mut *conn).await? {
+            let doc_id: String = r.try_get("doc_id")?;
+            nodes
+                .entry(doc_id)
+                .or_default()
+                .push(rev_node_from_row(&r)?);
+        }
+    }
+    Ok(nodes
+        .into_iter()
+        .map(|(k, v)| (k, RevTree::from_nodes(v)))
+        .collect())
+}

@@ -1,0 +1,115 @@
+//! Document events: every committed write, in commit order.
+//!
+//! On SQLite the writer publishes after commit, under the write lock. On
+//! PostgreSQL the write transaction calls `pg_notify`, which PostgreSQL
+//! delivers at commit, in commit order, to every process listening; a
+//! listener task republishes them here. So subscribers of a process on
+//! PostgreSQL see the writes of every process, their own included, once.
+
+use crate::{Engine, InstanceId, Store};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// The channel PostgreSQL notifications travel on.
+pub(crate) const PG_CHANNEL: &str = "nuage_docs";
+
+/// How many events a slow subscriber may fall behind before it is told it
+/// lagged (it then resynchronises from the changes feed).
+const CAPACITY: usize = 4096;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocEvent {
+    #[serde(rename = "i")]
+    pub instance: String,
+    #[serde(rename = "t")]
+    pub doctype: String,
+    #[serde(rename = "d")]
+    pub id: String,
+    #[serde(rename = "r")]
+    pub rev: String,
+    #[serde(rename = "s")]
+    pub seq: i64,
+    #[serde(rename = "x")]
+    pub deleted: bool,
+    /// The winner existed before this write (UPDATED rather than CREATED).
+    #[serde(rename = "u")]
+    pub existed: bool,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<DocEvent>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> EventBus {
+        EventBus {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<DocEvent>> {
+        self.tx.subscribe()
+    }
+
+    pub(crate) fn publish(&self, e: DocEvent) {
+        // No subscriber is not an error.
+        let _ = self.tx.send(Arc::new(e));
+    }
+}
+
+impl DocEvent {
+    pub fn instance_id(&self) -> InstanceId {
+        InstanceId::new(self.instance.clone())
+    }
+}
+
+impl Store {
+    /// On PostgreSQL, starts the task that turns notifications from every
+    /// server process into events here. Reconnects after a lost connection.
+    /// Does nothing on SQLite, where all writers are in this process.
+    pub fn start_event_listener(&self) {
+        if self.engine != Engine::Postgres {
+            return;
+        }
+        let url = self.url.to_string();
+        let bus = self.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match sqlx::postgres::PgListener::connect(&url).await {
+                    Ok(mut listener) => {
+                        if let Err(e) = listener.listen(PG_CHANNEL).await {
+                            tracing::warn!(error = %e, "cannot LISTEN for document events; retrying");
+                        } else {
+                            loop {
+                                match listener.recv().await {
+                                    Ok(n) => match serde_json::from_str::<DocEvent>(n.payload()) {
+                                        Ok(e) => bus.publish(e),
+                                        Err(e) => {
+                                            tracing::warn!(error = %e, "bad document event payload")
+                                        }
+                                    },
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot connect the document event listener; retrying")
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+}

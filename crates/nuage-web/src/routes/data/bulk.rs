@@ -1,0 +1,202 @@
+//! `_bulk_docs`, `_bulk_get`, `_revs_diff`, `_all_docs`,
+//! `_ensure_full_commit`.
+
+use super::query::Params;
+use super::{Caller, couch_result, json_body};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use nuage_core::revs::Rev;
+use nuage_couch::{AllDocsQuery, BulkGetItem, CouchError};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+type Q = Query<HashMap<String, String>>;
+
+pub async fn bulk_docs(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let body = json_body(&bytes)?;
+        let Some(Value::Array(docs)) = body.get("docs").cloned() else {
+            return Err(CouchError::bad_request(
+                "POST body must include `docs` parameter.",
+            ));
+        };
+        let new_edits = body
+            .get("new_edits")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        db.bulk_docs(docs, new_edits).await.map(Value::Array)
+    }
+    .await;
+    couch_result(StatusCode::CREATED, r)
+}
+
+pub async fn bulk_get(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+    Query(q): Q,
+    bytes: Bytes,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let p = Params(q);
+        let body = json_body(&bytes)?;
+        let Some(Value::Array(docs)) = body.get("docs") else {
+            return Err(CouchError::bad_request("Missing JSON list of 'docs'."));
+        };
+        let items =
+            docs.iter()
+                .map(|d| {
+                    let id = d.get("id").and_then(Value::as_str).ok_or_else(|| {
+                        CouchError::bad_request("every entry of docs needs an id")
+                    })?;
+                    let rev = match d.get("rev").and_then(Value::as_str) {
+                        Some(r) => Some(
+                            Rev::parse(r)
+                                .ok_or_else(|| CouchError::bad_request("Invalid rev format"))?,
+                        ),
+                        None => None,
+                    };
+                    let atts_since = d
+                        .get("atts_since")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().and_then(Rev::parse))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    Ok(BulkGetItem {
+                        id: id.to_owned(),
+                        rev,
+                        atts_since,
+                    })
+                })
+                .collect::<Result<Vec<_>, CouchError>>()?;
+        let meta = p.meta()?;
+        db.bulk_get(items, &meta, p.flag("latest")?).await
+    }
+    .await;
+    couch_result(StatusCode::OK, r)
+}
+
+pub async fn revs_diff(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+    bytes: Bytes,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        match json_body(&bytes)? {
+            Value::Object(m) => db.revs_diff(m).await,
+            _ => Err(CouchError::bad_request(
+                "the body must be an object of document ids to revision lists",
+            )),
+        }
+    }
+    .await;
+    couch_result(StatusCode::OK, r)
+}
+
+/// `_ensure_full_commit`: every acknowledged write is already durable.
+pub async fn ensure_full_commit(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+) -> Response {
+    let r = state
+        .couch
+        .db(&c.instance.id, &c.access, &doctype)
+        .map(|_| json!({"ok": true, "instance_start_time": "0"}));
+    couch_result(StatusCode::CREATED, r)
+}
+
+async fn all_docs(
+    state: AppState,
+    c: Caller,
+    doctype: String,
+    p: Params,
+    body_keys: Option<Value>,
+) -> Response {
+    let c = c.0;
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let keys_value = match body_keys {
+            Some(k) => Some(k),
+            None => p.json("keys")?,
+        };
+        let keys = match keys_value {
+            None => None,
+            Some(Value::Array(a)) => Some(
+                a.into_iter()
+                    .map(|k| match k {
+                        Value::String(s) => Ok(s),
+                        _ => Err(CouchError::bad_request(
+                            "`keys` must be an array of strings",
+                        )),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            Some(_) => return Err(CouchError::bad_request("`keys` must be an array")),
+        };
+        let q = AllDocsQuery {
+            start: p.key("startkey", "start_key")?,
+            end: p.key("endkey", "end_key")?,
+            inclusive_end: p.flag_or("inclusive_end", true)?,
+            descending: p.flag("descending")?,
+            limit: p.int("limit")?,
+            skip: p.int("skip")?.unwrap_or(0),
+        };
+        db.all_docs(&q, keys, p.flag("include_docs")?, &p.meta()?)
+            .await
+    }
+    .await;
+    couch_result(StatusCode::OK, r)
+}
+
+pub async fn all_docs_get(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(doctype): Path<String>,
+    Query(q): Q,
+) -> Response {
+    all_docs(s, c, doctype, Params(q), None).await
+}
+
+/// POST: options may come in the body as well as the query string.
+pub async fn all_docs_post(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(doctype): Path<String>,
+    Query(mut q): Q,
+    bytes: Bytes,
+) -> Response {
+    let body = match json_body(&bytes) {
+        Ok(Value::Object(m)) => m,
+        Ok(_) => {
+            return super::couch_error(&CouchError::bad_request("the body must be a JSON object"));
+        }
+        Err(e) => return super::couch_error(&e),
+    };
+    let mut keys = None;
+    for (k, v) in body {
+        if k == "keys" {
+            keys = Some(v);
+        } else {
+            // Query parameters are JSON-encoded: a value's JSON text is
+            // exactly what the query string would carry.
+            q.insert(k, v.to_string());
+        }
+    }
+    all_docs(s, c, doctype, Params(q), keys).await
+}

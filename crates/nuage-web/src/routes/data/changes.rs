@@ -1,0 +1,360 @@
+//! `_changes` in its four shapes. A producer task reads the feed page by
+//! page and writes into a small bounded channel that is the response body:
+//! a slow client slows the producer down, memory stays constant, and the
+//! task ends when the client goes away.
+//!
+//! Live feeds subscribe to document events *before* reading, so a change
+//! committed between the read and the wait is never missed.
+
+use super::query::Params;
+use super::{Caller, couch_error, json_body};
+use crate::state::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use nuage_core::{Access, InstanceId};
+use nuage_couch::{ChangesQuery, Couch, CouchError, Feed, Filter, Style};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Changes read per store query.
+const PAGE: usize = 500;
+/// CouchDB's default `timeout` for live feeds.
+const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+const DEFAULT_HEARTBEAT_MS: u64 = 60_000;
+
+type Q = Query<HashMap<String, String>>;
+
+pub async fn get(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(doctype): Path<String>,
+    Query(q): Q,
+) -> Response {
+    changes(s, c, doctype, Params(q), None).await
+}
+
+pub async fn post(
+    State(s): State<AppState>,
+    c: Caller,
+    Path(doctype): Path<String>,
+    Query(q): Q,
+    bytes: Bytes,
+) -> Response {
+    let body = if bytes.is_empty() {
+        None
+    } else {
+        match json_body(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => return couch_error(&e),
+        }
+    };
+    changes(s, c, doctype, Params(q), body).await
+}
+
+/// `since`: a number, `now`, or a CouchDB-style `N-opaque` string.
+fn parse_since(raw: Option<&str>) -> Result<Option<i64>, CouchError> {
+    match raw {
+        None => Ok(Some(0)),
+        Some("now") => Ok(None),
+        Some(s) => {
+            let s = s.trim_matches('"');
+            let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+            digits.parse::<i64>().map(Some).map_err(|_| {
+                CouchError::bad_request(format!(
+                    "Malformed sequence supplied in 'since' parameter: {s}"
+                ))
+            })
+        }
+    }
+}
+
+fn parse_query(
+    p: &Params,
+    body: Option<&Value>,
+) -> Result<(ChangesQuery, Option<i64>), CouchError> {
+    let feed = match p.str("feed").unwrap_or("normal") {
+        "normal" => Feed::Normal,
+        "longpoll" => Feed::Longpoll,
+        "continuous" => Feed::Continuous,
+        "eventsource" => Feed::EventSource,
+        other => {
+            return Err(CouchError::bad_request(format!(
+                "Supported `feed` types: normal, continuous, longpoll, eventsource (got {other})"
+            )));
+        }
+    };
+    let style = match p.str("style").unwrap_or("main_only") {
+        "main_only" => Style::MainOnly,
+        "all_docs" => Style::AllDocs,
+        other => {
+            return Err(CouchError::bad_request(format!(
+                "Supported `style` values: main_only, all_docs (got {other})"
+            )));
+        }
+    };
+    let filter = match p.str("filter") {
+        None | Some("") => Filter::None,
+        Some("_doc_ids") => {
+            let ids = match body.and_then(|b| b.get("doc_ids")).cloned() {
+                Some(v) => Some(v),
+                None => p.json("doc_ids")?,
+            };
+            let Some(Value::Array(ids)) = ids else {
+                return Err(CouchError::bad_request(
+                    "filter=_doc_ids needs doc_ids, a JSON array of ids",
+                ));
+            };
+            Filter::DocIds(
+                ids.into_iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect::<HashSet<_>>(),
+            )
+        }
+        Some("_selector") => {
+            let Some(sel) = body.and_then(|b| b.get("selector")) else {
+                return Err(CouchError::bad_request(
+                    "filter=_selector needs a POST body with a selector",
+                ));
+            };
+            let selector = nuage_mango::parse_selector(sel)
+                .map_err(|e| CouchError::new(400, e.error(), e.reason()))?;
+            Filter::Selector(std::sync::Arc::new(move |doc: &Value| {
+                selector.matches(doc)
+            }))
+        }
+        Some(other) => {
+            return Err(CouchError::bad_request(format!(
+                "filter `{other}` is not supported: nuage never runs design-document code; use _doc_ids or _selector"
+            )));
+        }
+    };
+    let heartbeat_ms = match p.str("heartbeat") {
+        None => None,
+        Some("true") => Some(DEFAULT_HEARTBEAT_MS),
+        Some(_) => p.int("heartbeat")?.map(|h| h.max(1) as u64),
+    };
+    let q = ChangesQuery {
+        since: 0,
+        limit: p.int("limit")?.map(|l| l.max(0) as u64),
+        include_docs: p.flag("include_docs")?,
+        style,
+        filter,
+        feed,
+        heartbeat_ms,
+        timeout_ms: p.int("timeout")?.map(|t| t.max(0) as u64),
+        descending: p.flag("descending")?,
+        meta: p.meta()?,
+    };
+    Ok((q, parse_since(p.str("since"))?))
+}
+
+async fn changes(
+    state: AppState,
+    Caller(c): Caller,
+    doctype: String,
+    p: Params,
+    body: Option<Value>,
+) -> Response {
+    let (mut q, since) = match parse_query(&p, body.as_ref()) {
+        Ok(x) => x,
+        Err(e) => return couch_error(&e),
+    };
+    // Check access and resolve `since=now` before answering 200.
+    let start = {
+        let db = match state.couch.db(&c.instance.id, &c.access, &doctype) {
+            Ok(db) => db,
+            Err(e) => return couch_error(&e),
+        };
+        match since {
+            Some(s) => match db.update_seq().await {
+                Ok(_) => s,
+                Err(e) => return couch_error(&e),
+            },
+            None => match db.update_seq().await {
+                Ok(s) => s,
+                Err(e) => return couch_error(&e),
+            },
+        }
+    };
+    q.since = start;
+    let content_type = if q.feed == Feed::EventSource {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let producer = Producer {
+        couch: state.couch.clone(),
+        inst: c.instance.id.clone(),
+        access: c.access.clone(),
+        doctype,
+        q,
+        tx,
+    };
+    tokio::spawn(async move {
+        if let Err(e) = producer.run().await {
+            tracing::debug!(error = %e, "changes feed ended early");
+        }
+    });
+    let mut rx = rx;
+    let stream = futures_util::stream::poll_fn(move |cx| {
+        rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>))
+    });
+    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("must-revalidate"),
+    );
+    resp
+}
+
+struct Producer {
+    couch: Couch,
+    inst: InstanceId,
+    access: Access,
+    doctype: String,
+    q: ChangesQuery,
+    tx: mpsc::Sender<Bytes>,
+}
+
+/// Why production stopped early: the client left, or the store failed.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error("the client went away")]
+    Gone,
+    #[error("{0}")]
+    Couch(#[from] CouchError),
+}
+
+impl Producer {
+    async fn send(&self, s: String) -> Result<(), Stop> {
+        self.tx.send(Bytes::from(s)).await.map_err(|_| Stop::Gone)
+    }
+
+    fn row_text(&self, row: &Value) -> String {
+        match self.q.feed {
+            Feed::EventSource => {
+                let seq = row.get("seq").cloned().unwrap_or(Value::Null);
+                format!("data: {row}\nid: {seq}\n\n")
+            }
+            _ => format!("{row}\n"),
+        }
+    }
+
+    async fn run(self) -> Result<(), Stop> {
+        let mut events = self.couch.store().events().subscribe();
+        let db = self.couch.db(&self.inst, &self.access, &self.doctype)?;
+        let live = matches!(
+            self.q.feed,
+            Feed::Continuous | Feed::EventSource | Feed::Longpoll
+        );
+        let timeout = Duration::from_millis(self.q.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+        let deadline = Instant::now() + timeout;
+        let heartbeat = self.q.heartbeat_ms.map(Duration::from_millis);
+        let mut remaining = self.q.limit.unwrap_or(u64::MAX);
+        let mut since = self.q.since;
+        let streaming = matches!(self.q.feed, Feed::Continuous | Feed::EventSource);
+        if !streaming {
+            self.send("{\"results\":[\n".into()).await?;
+        }
+        let mut first = true;
+        let mut sent_any = false;
+        loop {
+            // Drain what is there now.
+            loop {
+                if remaining == 0 {
+                    break;
+                }
+                let page = db.changes_page(&self.q, since, PAGE).await?;
+                since = page.last_seq;
+                for row in page
+                    .rows
+                    .into_iter()
+                    .take(remaining.min(usize::MAX as u64) as usize)
+                {
+                    remaining -= 1;
+                    sent_any = true;
+                    let text = if streaming {
+                        self.row_text(&row)
+                    } else if first {
+                        row.to_string()
+                    } else {
+                        format!(",\n{row}")
+                    };
+                    first = false;
+                    self.send(text).await?;
+                }
+                if page.exhausted {
+                    break;
+                }
+            }
+            let done = !live
+                || remaining == 0
+                || (self.q.feed == Feed::Longpoll && sent_any)
+                || self.q.descending;
+            if done {
+                break;
+            }
+            // Wait for a change of this doctype, sending heartbeats.
+            let mut changed = false;
+            while !changed {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                let wake = heartbeat.map_or(deadline, |h| (now + h).min(deadline));
+                match tokio::time::timeout_at(wake, events.recv()).await {
+                    Ok(Ok(e)) => {
+                        changed = e.instance == self.inst.as_str()
+                            && e.doctype == self.doctype
+                            && e.seq > since;
+                    }
+                    // Fell behind the event stream: read the feed again.
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => changed = true,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Ok(()),
+                    Err(_) if Instant::now() < deadline => self.send("\n".into()).await?,
+                    Err(_) => {}
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let pending = if remaining == 0 && !self.q.descending {
+            db.changes_page(&self.q, since, 1)
+                .await
+                .map(|p| i64::from(!p.rows.is_empty()))
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let tail = match self.q.feed {
+            Feed::Continuous => format!("{}\n", json!({"last_seq": since, "pending": pending})),
+            Feed::EventSource => String::new(),
+            _ => format!("\n],\n\"last_seq\":{since},\"pending\":{pending}}}\n"),
+        };
+        if !tail.is_empty() {
+            self.send(tail).await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn since_takes_numbers_now_and_couchdb_sequences() {
+        assert_eq!(super::parse_since(None).unwrap(), Some(0));
+        assert_eq!(super::parse_since(Some("now")).unwrap(), None);
+        assert_eq!(super::parse_since(Some("42")).unwrap(), Some(42));
+        assert_eq!(super::parse_since(Some("\"7-g1AAAA\"")).unwrap(), Some(7));
+        assert!(super::parse_since(Some("x")).is_err());
+    }
+}

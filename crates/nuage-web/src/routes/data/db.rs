@@ -1,0 +1,51 @@
+//! The doctype as a database: info, create, delete; the list of doctypes.
+
+use super::{Caller, couch_error, couch_result, json_response};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+pub async fn all_doctypes(State(state): State<AppState>, Caller(c): Caller) -> Response {
+    match state.couch.all_doctypes(&c.instance.id, &c.access).await {
+        Ok(list) => json_response(StatusCode::OK, &json!(list)),
+        Err(e) => couch_error(&e),
+    }
+}
+
+pub async fn info(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+) -> Response {
+    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
+        Ok(db) => db.info().await,
+        Err(e) => Err(e),
+    };
+    couch_result(StatusCode::OK, r)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+) -> Response {
+    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
+        Ok(db) => db.create().await.map(|()| json!({"ok": true})),
+        Err(e) => Err(e),
+    };
+    couch_result(StatusCode::CREATED, r)
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+) -> Response {
+    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
+        Ok(db) => db.delete().await.map(|()| json!({"ok": true})),
+        Err(e) => Err(e),
+    };
+    couch_result(StatusCode::OK, r)
+}

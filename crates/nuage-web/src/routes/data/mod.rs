@@ -1,0 +1,145 @@
+//! `/data/…`: the CouchDB face of the document store. Handlers parse the
+//! HTTP request (CouchDB's query parameters are JSON-encoded), call one
+//! `nuage_couch::Db` method, and answer CouchDB-shaped JSON; errors are
+//! `{"error","reason"}` with CouchDB's status codes.
+
+mod bulk;
+mod changes;
+mod db;
+mod doc;
+mod query;
+
+use crate::error::ApiError;
+use crate::extract::Authed;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nuage_couch::CouchError;
+use serde_json::Value;
+
+/// Largest request body on `/data` (documents with inline attachments,
+/// `_bulk_docs` batches). Each document is still limited to
+/// `max_doc_bytes`.
+pub const DATA_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/data/_all_doctypes", get(db::all_doctypes))
+        .route(
+            "/data/{doctype}",
+            get(db::info)
+                .put(db::create)
+                .delete(db::delete)
+                .post(doc::post),
+        )
+        .route(
+            "/data/{doctype}/",
+            get(db::info)
+                .put(db::create)
+                .delete(db::delete)
+                .post(doc::post),
+        )
+        .route(
+            "/data/{doctype}/_all_docs",
+            get(bulk::all_docs_get).post(bulk::all_docs_post),
+        )
+        .route("/data/{doctype}/_bulk_docs", post(bulk::bulk_docs))
+        .route("/data/{doctype}/_bulk_get", post(bulk::bulk_get))
+        .route("/data/{doctype}/_revs_diff", post(bulk::revs_diff))
+        .route(
+            "/data/{doctype}/_changes",
+            get(changes::get).post(changes::post),
+        )
+        .route(
+            "/data/{doctype}/_ensure_full_commit",
+            post(bulk::ensure_full_commit),
+        )
+        .route(
+            "/data/{doctype}/_local/{id}",
+            get(doc::get_local)
+                .put(doc::put_local)
+                .delete(doc::delete_local),
+        )
+        .route(
+            "/data/{doctype}/_design/{id}",
+            get(doc::get_design)
+                .put(doc::put_design)
+                .delete(doc::delete_design),
+        )
+        .route(
+            "/data/{doctype}/{id}",
+            get(doc::get).put(doc::put).delete(doc::delete),
+        )
+        .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT))
+}
+
+/// The caller of a `/data` route: authenticated, or refused in CouchDB's
+/// shape.
+pub struct Caller(pub Authed);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        Authed::from_request_parts(parts, state)
+            .await
+            .map(Caller)
+            .map_err(api_to_couch)
+    }
+}
+
+/// Maps the web layer's errors (authentication, CSRF, unknown host) to
+/// CouchDB's shape.
+fn api_to_couch(e: ApiError) -> Response {
+    let (status, code) = e.status_and_code();
+    let error = match code {
+        "unauthenticated" => "unauthorized",
+        "unknown_instance" => "not_found",
+        other => other,
+    };
+    let mut resp = couch_error(&CouchError::new(status.as_u16(), error, e.public_message()));
+    e.extra_headers(&mut resp);
+    resp
+}
+
+pub fn couch_error(e: &CouchError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &e.body())
+}
+
+/// CouchDB answers JSON with a trailing newline.
+pub fn json_response(status: StatusCode, v: &Value) -> Response {
+    let mut body = v.to_string();
+    body.push('\n');
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("must-revalidate"),
+    );
+    r
+}
+
+pub fn couch_result(status: StatusCode, r: Result<Value, CouchError>) -> Response {
+    match r {
+        Ok(v) => json_response(status, &v),
+        Err(e) => couch_error(&e),
+    }
+}
+
+/// A request body as JSON, or CouchDB's `bad_request`.
+pub fn json_body(bytes: &[u8]) -> Result<Value, CouchError> {
+    if bytes.is_empty() {
+        return Err(CouchError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| CouchError::bad_request(format!("invalid UTF-8 JSON: {e}")))
+}

@@ -12,6 +12,7 @@ mod bulk;
 mod changes;
 mod db;
 pub mod error;
+mod find;
 mod get;
 pub mod incoming;
 mod local;

@@ -51,7 +51,7 @@ impl Db<'_> {
     pub async fn post(&self, doc: Value) -> CouchResult<(String, Rev)> {
         let mut inc = incoming::parse(doc)?;
         if inc.id.is_none() {
-            inc.id = Some(uuid::Uuid::new_v4().simple().to_string());
+            inc.id = Some(uuid::Uuid::now_v7().simple().to_string());
         }
         let id = inc.id.clone().unwrap_or_default();
         let mut results = self.write(vec![Ok(inc)], true, Some(Verb::Post)).await?;
@@ -173,7 +173,7 @@ impl Db<'_> {
     ) -> Result<DocWrite, (String, CouchError)> {
         let id = match inc.id.clone() {
             Some(id) => id,
-            None if new_edits => uuid::Uuid::new_v4().simple().to_string(),
+            None if new_edits => uuid::Uuid::now_v7().simple().to_string(),
             None => {
                 return Err((
                     String::new(),

@@ -36,7 +36,8 @@ pub mod testing;
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
-    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, LocalDoc, RevRow, WriteOutcome,
+    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, FieldEq, LocalDoc, RevRow,
+    WriteOutcome, sql_safe_path,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

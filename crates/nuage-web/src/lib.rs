@@ -12,6 +12,7 @@ mod extract;
 mod instances;
 mod middleware;
 mod pages;
+mod realtime;
 mod routes;
 mod state;
 

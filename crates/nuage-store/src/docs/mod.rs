@@ -9,12 +9,14 @@
 mod changes;
 mod doctypes;
 mod local;
+mod mango;
 mod read;
 mod write;
 
 pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
 pub use local::LocalDoc;
+pub use mango::{FieldEq, sql_safe_path};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use write::{DocWrite, WriteOutcome};
 

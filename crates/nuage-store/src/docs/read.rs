@@ -40,7 +40,7 @@ pub struct AllDocsQuery {
     pub skip: i64,
 }
 
-fn head_from_row(r: &AnyRow) -> Result<DocHead, sqlx::Error> {
+pub(crate) fn head_from_row(r: &AnyRow) -> Result<DocHead, sqlx::Error> {
     let rev: String = r.try_get("rev")?;
     Ok(DocHead {
         id: r.try_get("id")?,

@@ -64,6 +64,8 @@ pub fn public_router(state: AppState) -> Router {
         .route("/settings/clients", get(settings::clients::list))
         .route("/settings/clients/{id}", delete(settings::clients::revoke))
         .merge(data::router())
+        .route("/realtime/", get(crate::realtime::upgrade))
+        .route("/realtime", get(crate::realtime::upgrade))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), crate::instances::resolve));
     Router::new()

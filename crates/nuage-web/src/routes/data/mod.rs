@@ -7,6 +7,7 @@ mod bulk;
 mod changes;
 mod db;
 mod doc;
+mod mango;
 mod query;
 
 use crate::error::ApiError;
@@ -58,6 +59,20 @@ pub fn router() -> Router<AppState> {
             "/data/{doctype}/_ensure_full_commit",
             post(bulk::ensure_full_commit),
         )
+        .route(
+            "/data/{doctype}/_index",
+            get(mango::list).post(mango::create),
+        )
+        .route(
+            "/data/{doctype}/_index/{ddoc}/json/{name}",
+            axum::routing::delete(mango::delete),
+        )
+        .route(
+            "/data/{doctype}/_index/_design/{ddoc}/json/{name}",
+            axum::routing::delete(mango::delete),
+        )
+        .route("/data/{doctype}/_find", post(mango::find))
+        .route("/data/{doctype}/_explain", post(mango::explain))
         .route(
             "/data/{doctype}/_local/{id}",
             get(doc::get_local)

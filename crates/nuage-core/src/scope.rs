@@ -23,14 +23,14 @@ pub enum ScopeError {
 
 /// Is `s` a doctype name (or a wildcard ending in `.*`)? CouchDB's database
 /// name rules plus dots: starts with a lowercase letter, then lowercase
-/// letters, digits and `_ $ ( ) + - / .`; we leave out `$()+/` which would
-/// need escaping in URLs and scopes.
+/// letters, digits and `_ $ ( ) + -`, and `.` between parts. CouchDB's `/`
+/// is left out: it would need escaping in every URL.
 pub fn valid_doctype(s: &str) -> bool {
     let s = s.strip_suffix(".*").unwrap_or(s);
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && s.len() <= 200
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-' | '$' | '(' | ')' | '+'))
         && !s.ends_with('.')
         && !s.contains("..")
 }
@@ -139,5 +139,7 @@ mod tests {
             Err(ScopeError::Doctype(_))
         ));
         assert!(matches!(parse_scope("_users"), Err(ScopeError::Doctype(_))));
+        assert!(matches!(parse_scope("a/b"), Err(ScopeError::Doctype(_))));
+        assert!(parse_scope("com.example.notes$(v2)+x:GET").is_ok());
     }
 }

@@ -67,7 +67,7 @@ impl Couch {
                 400,
                 "illegal_database_name",
                 format!(
-                    "Name: '{doctype}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, -, and . are allowed. Must begin with a letter."
+                    "Name: '{doctype}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and . are allowed. Must begin with a letter."
                 ),
             ));
         }

@@ -30,7 +30,8 @@ pub fn valid_doctype(s: &str) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some('a'..='z'))
         && s.len() <= 200
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-' | '$' | '(' | ')' | '+'))
+        && chars
+            .all(|c| matches!(c, 'a'..='z' | '0'..='9' | '.' | '_' | '-' | '$' | '(' | ')' | '+'))
         && !s.ends_with('.')
         && !s.contains("..")
 }

@@ -22,11 +22,26 @@ impl Db<'_> {
     pub async fn revs_diff(&self, asked: Map<String, Value>) -> CouchResult<Value> {
         self.check_some(Verb::Get)?;
         let ids: Vec<String> = asked.keys().cloned().collect();
-        let trees = self
+        let mut trees = self
             .couch
             .store
             .rev_trees(self.inst, self.doctype, &ids)
             .await?;
+        if !self.sees_all(Verb::Get) {
+            // A limited permission learns nothing of documents outside it:
+            // their revisions are reported missing, as if unknown.
+            let heads = self
+                .couch
+                .store
+                .doc_heads(self.inst, self.doctype, &ids)
+                .await?;
+            trees.retain(|id, _| {
+                heads.get(id).is_some_and(|h| {
+                    self.check_doc(Verb::Get, id, Some(&Value::Object(parse_body(&h.body))))
+                        .is_ok()
+                })
+            });
+        }
         let mut out = Map::new();
         for (id, revs) in asked {
             let Value::Array(revs) = revs else {

@@ -71,6 +71,8 @@ impl Default for ChangesQuery {
 /// One page of the feed.
 pub struct Page {
     pub rows: Vec<Value>,
+    /// The sequence of each row.
+    pub seqs: Vec<i64>,
     /// The sequence of the last change examined (kept or filtered out).
     pub last_seq: i64,
     /// True when the feed had fewer changes than asked for.
@@ -120,6 +122,7 @@ impl Db<'_> {
             Default::default()
         };
         let mut rows = Vec::with_capacity(raw.len());
+        let mut rows_seq = Vec::with_capacity(raw.len());
         for c in raw {
             if let Filter::DocIds(ids) = &q.filter
                 && !ids.contains(&c.id)
@@ -155,6 +158,7 @@ impl Db<'_> {
                 _ => vec![json!({"rev": c.rev.to_string()})],
             };
             let mut row = json!({"seq": c.seq, "id": c.id, "changes": changes});
+            rows_seq.push(c.seq);
             if c.deleted {
                 row["deleted"] = json!(true);
             }
@@ -176,9 +180,19 @@ impl Db<'_> {
         }
         Ok(Page {
             rows,
+            seqs: rows_seq,
             last_seq,
             exhausted,
         })
+    }
+
+    /// How many changes come after `since`, for `pending`.
+    pub async fn pending_after(&self, since: i64) -> CouchResult<i64> {
+        Ok(self
+            .couch
+            .store
+            .count_changes_after(self.inst, self.doctype, since)
+            .await?)
     }
 
     /// The revision of a change event, for callers that only hold its text.

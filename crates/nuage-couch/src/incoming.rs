@@ -34,16 +34,16 @@ const ACCEPTED: &[&str] = &[
 /// Is `id` acceptable as a document id? Ids starting with `_` are reserved
 /// except `_design/…` (and `_local/…`, handled by their own routes).
 pub fn check_doc_id(id: &str) -> CouchResult<()> {
+    // CouchDB answers these with 400 `illegal_docid` (couch_doc:validate_docid).
+    let illegal = |reason: &str| CouchError::new(400, "illegal_docid", reason);
     if id.is_empty() {
-        return Err(CouchError::bad_request("Document id must not be empty"));
+        return Err(illegal("Document id must not be empty"));
     }
     if id.len() > 2048 {
-        return Err(CouchError::bad_request(
-            "Document id is longer than 2048 bytes",
-        ));
+        return Err(illegal("Document id is longer than 2048 bytes"));
     }
     if id.starts_with('_') && !id.starts_with("_design/") {
-        return Err(CouchError::bad_request(
+        return Err(illegal(
             "Only reserved document ids may start with underscore.",
         ));
     }
@@ -144,9 +144,13 @@ mod tests {
             (400, "doc_validation", "Bad special document member: _foo")
         );
         assert_eq!(parse(json!([1])).unwrap_err().error, "bad_request");
+        let e = parse(json!({"_id": "_x"})).unwrap_err();
         assert_eq!(
-            parse(json!({"_id": "_x"})).unwrap_err().reason,
-            "Only reserved document ids may start with underscore."
+            (e.error.as_str(), e.reason.as_str()),
+            (
+                "illegal_docid",
+                "Only reserved document ids may start with underscore."
+            )
         );
         assert!(parse(json!({"_id": "_design/x"})).is_ok());
         assert_eq!(

@@ -18,6 +18,7 @@ pub mod incoming;
 mod local;
 pub mod render;
 pub mod revid;
+mod standalone;
 mod write;
 
 pub use bulk::BulkGetItem;
@@ -26,6 +27,7 @@ pub use error::{CouchError, CouchResult};
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use render::Meta;
+pub use standalone::AttachmentContent;
 
 use nuage_blob::Blobs;
 use nuage_core::scope::valid_doctype;

@@ -87,17 +87,12 @@ impl Db<'_> {
     /// `POST /{doctype}/_bulk_docs`: one result per document, in order.
     /// With `new_edits: false` CouchDB lists only failures.
     pub async fn bulk_docs(&self, docs: Vec<Value>, new_edits: bool) -> CouchResult<Vec<Value>> {
+        // CouchDB validates every document before writing any: one invalid
+        // document refuses the whole batch (chttpd's _bulk_docs handler).
         let parsed: Vec<Result<Incoming, (String, CouchError)>> = docs
             .into_iter()
-            .map(|d| {
-                let id = d
-                    .get("_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned();
-                incoming::parse(d).map_err(|e| (id, e))
-            })
-            .collect();
+            .map(|d| incoming::parse(d).map(Ok))
+            .collect::<CouchResult<_>>()?;
         let results = self.write(parsed, new_edits, None).await?;
         Ok(results
             .into_iter()

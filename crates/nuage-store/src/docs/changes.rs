@@ -62,4 +62,21 @@ impl Store {
             .collect::<Result<_, sqlx::Error>>()
             .map_err(Into::into)
     }
+
+    /// How many documents changed after `since` (CouchDB's `pending`).
+    pub async fn count_changes_after(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        since: i64,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM docs WHERE instance_id = $1 AND doctype = $2 AND seq > $3",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?)
+    }
 }

@@ -1,7 +1,8 @@
 //! The end-to-end harness: starts the real `nuage` binary on a fresh
 //! database (SQLite or PostgreSQL) and a fresh data folder, and drives it the
 //! way people and programs do: a browser with cookies and forms, an app with
-//! the `oauth2` crate, the command line.
+//! the `oauth2` crate, the command line, a CouchDB client on `/data` and a
+//! WebSocket on `/realtime/`.
 //!
 //! Must stay true: every scenario runs against its own server process and
 //! its own database, so scenarios never see each other's state and can run
@@ -15,16 +16,20 @@
 )]
 
 mod browser;
+mod couch;
 mod html;
 pub mod oauth;
+mod realtime;
 mod reply;
 mod server;
 
 pub use browser::Browser;
+pub use couch::{Couch, DocState, Lines, ids_of, rev_pos};
 pub use html::{Form, Page};
 pub use nuage_store::Engine;
+pub use realtime::{Frame, Realtime};
 pub use reply::{Reply, send};
-pub use server::Server;
+pub use server::{Server, Sibling};
 
 /// The owner's passphrase in every scenario.
 pub const PASSPHRASE: &str = "correct horse battery staple";

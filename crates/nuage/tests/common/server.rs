@@ -58,71 +58,37 @@ impl Server {
     pub async fn start(engine: Engine) -> Server {
         let db = TestDb::new(engine).await;
         let data = tempfile::tempdir().expect("temp data dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nuage"))
-            .arg("serve")
-            .arg("--data")
-            .arg(data.path())
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(["--database-url", &db.url])
-            .env("NUAGE_ADMIN_SECRET", ADMIN_SECRET)
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("NUAGE_DATA")
-            .env_remove("NUAGE_LISTEN")
-            .env_remove("NUAGE_ADMIN_LISTEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the nuage binary");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (lines_tx, mut lines) = mpsc::unbounded_channel();
-        collect(child.stderr.take(), log.clone(), None);
-        collect(child.stdout.take(), log.clone(), Some(lines_tx));
-        let mut child = KillOnDrop(child);
-
-        let (mut addr, mut admin_addr, mut onboarding_url) = (None, None, None);
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        while addr.is_none() || admin_addr.is_none() || onboarding_url.is_none() {
-            let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) => line,
-                Ok(None) => {
-                    // stdout closed: the process ended. Give the stderr
-                    // reader a moment to collect its last words.
-                    let status = child.0.wait().ok();
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    panic!(
-                        "nuage serve exited ({status:?}) before it was ready; its output:\n{}",
-                        log.lock().unwrap()
-                    );
-                }
-                Err(_) => panic!(
-                    "nuage serve did not print its addresses and onboarding link within {START_TIMEOUT:?}; its output:\n{}",
-                    log.lock().unwrap()
-                ),
-            };
-            if let Some(a) = line.strip_prefix("nuage: listening on http://") {
-                addr = Some(parse_addr(a.trim(), &line));
-            } else if let Some(a) = line.strip_prefix("nuage: admin API on http://") {
-                admin_addr = Some(parse_addr(a.trim(), &line));
-            } else if let Some(rest) = line.strip_prefix("nuage: open ") {
-                let url = rest
-                    .strip_suffix(" to choose the owner's passphrase")
-                    .unwrap_or_else(|| panic!("unexpected onboarding line: {line:?}"));
-                onboarding_url = Some(url.to_owned());
-            }
-        }
-        let addr = addr.unwrap_or_else(|| unreachable!());
+        let (child, log, ready) = serve(&db.url, data.path(), true).await;
+        let addr = ready.addr;
         Server {
             engine,
             domain: format!("localhost:{}", addr.port()),
             addr,
-            admin_addr: admin_addr.unwrap_or_else(|| unreachable!()),
-            onboarding_url: onboarding_url.unwrap_or_else(|| unreachable!()),
+            admin_addr: ready.admin_addr,
+            onboarding_url: ready.onboarding_url.unwrap_or_else(|| unreachable!()),
             log,
             child,
             data,
             db,
+        }
+    }
+
+    /// Starts a second `nuage serve` process on this server's database,
+    /// with a data folder and ports of its own, as a second machine behind
+    /// a load balancer would run. The instance exists already, so it prints
+    /// no onboarding link; it serves the same instances, under the same
+    /// domains (see [`Sibling`]). It borrows the server: it stops before
+    /// the database goes.
+    pub async fn start_sibling(&self) -> Sibling<'_> {
+        let data = tempfile::tempdir().expect("temp data dir");
+        let (child, log, ready) = serve(&self.db.url, data.path(), false).await;
+        Sibling {
+            first: self,
+            addr: ready.addr,
+            admin_addr: ready.admin_addr,
+            log,
+            child,
+            data,
         }
     }
 
@@ -257,7 +223,12 @@ impl Server {
 
     /// A CLI token for the first instance (`nuage token`).
     pub async fn cli_token(&self, scope: &str, ttl: Option<&str>) -> String {
-        let mut args = vec!["token", self.domain.as_str(), "--scope", scope];
+        self.cli_token_on(&self.domain, scope, ttl).await
+    }
+
+    /// A CLI token for the instance at `domain`.
+    pub async fn cli_token_on(&self, domain: &str, scope: &str, ttl: Option<&str>) -> String {
+        let mut args = vec!["token", domain, "--scope", scope];
         if let Some(ttl) = ttl {
             args.extend(["--ttl", ttl]);
         }
@@ -279,6 +250,36 @@ impl Server {
             ])
             .await;
         alone_on_stdout(&stdout, "nap_")
+    }
+
+    /// A `/data` client for the first instance with a new CLI token of
+    /// `scope`.
+    pub async fn couch(&self, scope: &str) -> super::Couch {
+        let token = self.cli_token(scope, None).await;
+        self.couch_with(&token)
+    }
+
+    /// A `/data` client for the first instance presenting `token`.
+    pub fn couch_with(&self, token: &str) -> super::Couch {
+        super::Couch::new(self.http(), self.url(""), None, token)
+    }
+
+    /// A `/data` client for the instance at `host` (a name the test
+    /// clients resolve here, such as [`OTHER_HOST`]) presenting `token`.
+    pub fn couch_on(&self, host: &str, token: &str) -> super::Couch {
+        super::Couch::new(self.http(), self.url_on(host, ""), None, token)
+    }
+
+    /// A WebSocket to `/realtime/` on the first instance; `name` says
+    /// whose it is in failure messages.
+    pub async fn realtime(&self, name: &str) -> super::Realtime {
+        super::Realtime::connect(self.addr, &self.domain, name).await
+    }
+
+    /// A WebSocket to `/realtime/` on the instance at `host`.
+    pub async fn realtime_on(&self, host: &str, name: &str) -> super::Realtime {
+        let host = format!("{host}:{}", self.addr.port());
+        super::Realtime::connect(self.addr, &host, name).await
     }
 
     /// Is the public listener still answering `/status` correctly?
@@ -303,6 +304,125 @@ impl Server {
         let b = self.browser();
         let page = b.open(&self.onboarding_url).await;
         (b, page)
+    }
+}
+
+/// What a starting `nuage serve` printed: its addresses, and the onboarding
+/// link when it created the first instance.
+struct Ready {
+    addr: SocketAddr,
+    admin_addr: SocketAddr,
+    onboarding_url: Option<String>,
+}
+
+/// Spawns `nuage serve` on `db_url` and `data` and waits until it has
+/// printed its addresses (and the onboarding link, when `onboarding`).
+async fn serve(
+    db_url: &str,
+    data: &std::path::Path,
+    onboarding: bool,
+) -> (KillOnDrop, Arc<Mutex<String>>, Ready) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nuage"))
+        .arg("serve")
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--database-url", db_url])
+        .env("NUAGE_ADMIN_SECRET", ADMIN_SECRET)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("NUAGE_DATA")
+        .env_remove("NUAGE_LISTEN")
+        .env_remove("NUAGE_ADMIN_LISTEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the nuage binary");
+    let log = Arc::new(Mutex::new(String::new()));
+    let (lines_tx, mut lines) = mpsc::unbounded_channel();
+    collect(child.stderr.take(), log.clone(), None);
+    collect(child.stdout.take(), log.clone(), Some(lines_tx));
+    let mut child = KillOnDrop(child);
+
+    let (mut addr, mut admin_addr, mut onboarding_url) = (None, None, None);
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    while addr.is_none() || admin_addr.is_none() || (onboarding && onboarding_url.is_none()) {
+        let line = match tokio::time::timeout_at(deadline, lines.recv()).await {
+            Ok(Some(line)) => line,
+            Ok(None) => {
+                // stdout closed: the process ended. Give the stderr
+                // reader a moment to collect its last words.
+                let status = child.0.wait().ok();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!(
+                    "nuage serve exited ({status:?}) before it was ready; its output:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+            Err(_) => panic!(
+                "nuage serve did not print its addresses{} within {START_TIMEOUT:?}; its output:\n{}",
+                if onboarding {
+                    " and onboarding link"
+                } else {
+                    ""
+                },
+                log.lock().unwrap()
+            ),
+        };
+        if let Some(a) = line.strip_prefix("nuage: listening on http://") {
+            addr = Some(parse_addr(a.trim(), &line));
+        } else if let Some(a) = line.strip_prefix("nuage: admin API on http://") {
+            admin_addr = Some(parse_addr(a.trim(), &line));
+        } else if let Some(rest) = line.strip_prefix("nuage: open ") {
+            let url = rest
+                .strip_suffix(" to choose the owner's passphrase")
+                .unwrap_or_else(|| panic!("unexpected onboarding line: {line:?}"));
+            onboarding_url = Some(url.to_owned());
+        }
+    }
+    let ready = Ready {
+        addr: addr.unwrap_or_else(|| unreachable!()),
+        admin_addr: admin_addr.unwrap_or_else(|| unreachable!()),
+        onboarding_url,
+    };
+    (child, log, ready)
+}
+
+/// A second `nuage serve` process on the same database as `first`.
+///
+/// It serves the same instances under the same domains, so requests to it
+/// carry the first server's `Host` (`localhost:FIRST_PORT`) while they are
+/// sent to its own socket, as a load balancer would forward them.
+pub struct Sibling<'a> {
+    pub first: &'a Server,
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    log: Arc<Mutex<String>>,
+    // The process is killed before its data folder goes.
+    child: KillOnDrop,
+    data: TempDir,
+}
+
+impl Sibling<'_> {
+    /// What this process printed so far, for failure messages.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// A `/data` client sending to this process, for the first instance.
+    pub fn couch(&self, token: &str) -> super::Couch {
+        super::Couch::new(
+            self.first.http(),
+            format!("http://{}", self.addr),
+            Some(self.first.domain.clone()),
+            token,
+        )
+    }
+
+    /// A WebSocket on this process, for the first instance.
+    pub async fn realtime(&self, name: &str) -> super::Realtime {
+        super::Realtime::connect(self.addr, &self.first.domain, name).await
     }
 }
 

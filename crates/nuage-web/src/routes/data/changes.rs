@@ -122,7 +122,9 @@ fn parse_query(
                 ));
             };
             let selector = nuage_mango::parse_selector(sel)
-                .map_err(|e| CouchError::new(400, e.error(), e.reason()))?;
+                .map_err(|e| CouchError::bad_request(e.reason()))?;
+            // CouchDB rewraps Mango's error as bad_request here
+            // (couch_changes:check_selector), unlike _find.
             Filter::Selector(std::sync::Arc::new(move |doc: &Value| {
                 selector.matches(doc)
             }))
@@ -170,15 +172,16 @@ async fn changes(
             Ok(db) => db,
             Err(e) => return couch_error(&e),
         };
+        let current = match db.update_seq().await {
+            Ok(s) => s,
+            Err(e) => return couch_error(&e),
+        };
         match since {
-            Some(s) => match db.update_seq().await {
-                Ok(_) => s,
-                Err(e) => return couch_error(&e),
-            },
-            None => match db.update_seq().await {
-                Ok(s) => s,
-                Err(e) => return couch_error(&e),
-            },
+            // A backwards feed without `since` starts at the newest change
+            // (couch_changes: the start is the current update sequence).
+            _ if q.descending && p.str("since").is_none() => current + 1,
+            Some(s) => s,
+            None => current,
         }
     };
     q.since = start;
@@ -255,7 +258,13 @@ impl Producer {
             self.q.feed,
             Feed::Continuous | Feed::EventSource | Feed::Longpoll
         );
-        let timeout = Duration::from_millis(self.q.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS));
+        // CouchDB: a heartbeat "overrides any timeout to keep the feed alive
+        // indefinitely"; the task still ends when the client goes away (its
+        // next heartbeat fails to send).
+        let timeout = match (self.q.heartbeat_ms, self.q.timeout_ms) {
+            (Some(_), _) => Duration::from_secs(24 * 3600),
+            (None, t) => Duration::from_millis(t.unwrap_or(DEFAULT_TIMEOUT_MS)),
+        };
         let deadline = Instant::now() + timeout;
         let heartbeat = self.q.heartbeat_ms.map(Duration::from_millis);
         let mut remaining = self.q.limit.unwrap_or(u64::MAX);
@@ -267,20 +276,23 @@ impl Producer {
         let mut first = true;
         let mut sent_any = false;
         loop {
-            // Drain what is there now.
+            // Drain what is there now. `since` ends as the sequence of the
+            // last row sent when the limit cuts a page (the client resumes
+            // there), else as the last change examined.
             loop {
                 if remaining == 0 {
                     break;
                 }
                 let page = db.changes_page(&self.q, since, PAGE).await?;
-                since = page.last_seq;
-                for row in page
-                    .rows
-                    .into_iter()
-                    .take(remaining.min(usize::MAX as u64) as usize)
-                {
+                let mut cut = false;
+                for (row, seq) in page.rows.into_iter().zip(page.seqs) {
+                    if remaining == 0 {
+                        cut = true;
+                        break;
+                    }
                     remaining -= 1;
                     sent_any = true;
+                    since = seq;
                     let text = if streaming {
                         self.row_text(&row)
                     } else if first {
@@ -291,7 +303,10 @@ impl Producer {
                     first = false;
                     self.send(text).await?;
                 }
-                if page.exhausted {
+                if !cut {
+                    since = page.last_seq;
+                }
+                if cut || page.exhausted {
                     break;
                 }
             }
@@ -327,13 +342,10 @@ impl Producer {
                 break;
             }
         }
-        let pending = if remaining == 0 && !self.q.descending {
-            db.changes_page(&self.q, since, 1)
-                .await
-                .map(|p| i64::from(!p.rows.is_empty()))
-                .unwrap_or(0)
-        } else {
+        let pending = if self.q.descending {
             0
+        } else {
+            db.pending_after(since).await?
         };
         let tail = match self.q.feed {
             Feed::Continuous => format!("{}\n", json!({"last_seq": since, "pending": pending})),

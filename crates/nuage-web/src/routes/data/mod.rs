@@ -3,6 +3,7 @@
 //! `nuage_couch::Db` method, and answer CouchDB-shaped JSON; errors are
 //! `{"error","reason"}` with CouchDB's status codes.
 
+mod attachment;
 mod bulk;
 mod changes;
 mod db;
@@ -88,6 +89,12 @@ pub fn router() -> Router<AppState> {
         .route(
             "/data/{doctype}/{id}",
             get(doc::get).put(doc::put).delete(doc::delete),
+        )
+        .route(
+            "/data/{doctype}/{id}/{*name}",
+            get(attachment::get)
+                .put(attachment::put)
+                .delete(attachment::delete),
         )
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT))
 }

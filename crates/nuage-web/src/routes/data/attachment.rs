@@ -1,0 +1,93 @@
+//! `GET/PUT/DELETE /data/{doctype}/{id}/{name}`: one attachment.
+
+use super::query::Params;
+use super::{Caller, couch_error, couch_result};
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use std::collections::HashMap;
+
+type P = Path<(String, String, String)>;
+type Q = Query<HashMap<String, String>>;
+
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((doctype, id, name)): P,
+    Query(q): Q,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        db.get_attachment(&id, &name, Params(q).rev("rev")?.as_ref())
+            .await
+    }
+    .await;
+    match r {
+        Ok(a) => {
+            let mut resp = (StatusCode::OK, a.data).into_response();
+            let h = resp.headers_mut();
+            if let Ok(v) = HeaderValue::from_str(&a.content_type) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", a.digest)) {
+                h.insert(header::ETAG, v);
+            }
+            resp
+        }
+        Err(e) => couch_error(&e),
+    }
+}
+
+pub async fn put(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((doctype, id, name)): P,
+    Query(q): Q,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/octet-stream")
+        .to_owned();
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let p = Params(q);
+        let rev = match p.rev("rev")? {
+            Some(r) => Some(r),
+            None => headers
+                .get(header::IF_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| nuage_core::revs::Rev::parse(v.trim_matches('"'))),
+        };
+        db.put_attachment(&id, &name, rev, &content_type, &bytes)
+            .await
+    }
+    .await;
+    couch_result(
+        StatusCode::CREATED,
+        r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
+    )
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path((doctype, id, name)): P,
+    Query(q): Q,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        db.delete_attachment(&id, &name, Params(q).rev("rev")?)
+            .await
+    }
+    .await;
+    couch_result(
+        StatusCode::OK,
+        r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
+    )
+}

@@ -1,0 +1,308 @@
+//! Alice gives apps tokens for part of her notes: two notes by id, the notes
+//! of one folder, or reading only. Each app sees and changes exactly that
+//! part, through every door of the document API (documents, `_bulk_docs`,
+//! `_changes`, `_all_docs`, `_bulk_get`, `_find`), is told which scope it
+//! lacks when it strays, and leaves the rest of her notes as they were.
+
+mod common;
+
+use common::{Couch, DocState, Reply, Server, ids_of};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+scenarios!(
+    a_token_for_two_notes_sees_only_those_two,
+    a_token_for_the_work_folder_stays_in_it,
+    a_read_only_token_cannot_write,
+);
+
+const NOTES: &str = "com.example.notes";
+
+fn path(rest: &str) -> String {
+    format!("/data/{NOTES}/{rest}")
+}
+
+/// Alice's own token and her notes: `a`, `b`, `c` in no folder, `w1` in
+/// `work`, `h1` in `home`.
+async fn alice_writes_her_notes(server: &Server) -> Couch {
+    let alice = server.couch(&format!("{NOTES}:ALL")).await;
+    for (id, doc) in [
+        ("a", json!({"text": "a"})),
+        ("b", json!({"text": "b"})),
+        ("c", json!({"text": "c", "secret": true})),
+        ("w1", json!({"folder": "work", "text": "report"})),
+        ("h1", json!({"folder": "home", "text": "diary"})),
+    ] {
+        alice.save(NOTES, id, &doc).await;
+    }
+    alice
+}
+
+const ALL_IDS: [&str; 9] = ["a", "b", "c", "w1", "h1", "w2", "h2", "w3", "h3"];
+
+async fn state(alice: &Couch) -> DocState {
+    alice.state(NOTES, &ALL_IDS).await
+}
+
+/// 403 `forbidden`, naming the scope that would have been needed.
+fn forbidden(reply: Reply, scope: &str) {
+    let shown = reply.to_string();
+    let body = reply.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        Reply::error_text(&body).contains(scope),
+        "a refusal must name the scope needed, `{scope}`: {shown}"
+    );
+}
+
+async fn a_token_for_two_notes_sees_only_those_two(server: Server) {
+    let alice = alice_writes_her_notes(&server).await;
+    let before = state(&alice).await;
+    let app = server.couch(&format!("{NOTES}:GET:a,b")).await;
+
+    assert_eq!(app.doc(NOTES, "a").await["text"], "a");
+    assert_eq!(app.doc(NOTES, "b").await["text"], "b");
+    forbidden(app.get(&path("c")).await, &format!("{NOTES}:GET"));
+    forbidden(
+        app.get(&path("c?open_revs=all")).await,
+        &format!("{NOTES}:GET"),
+    );
+
+    // Lists and feeds show the two notes and nothing of the others.
+    let changes = app.changes(NOTES, "include_docs=true").await;
+    assert_eq!(ids_of(&changes["results"], "id"), ["a", "b"]);
+    assert!(!changes.to_string().contains("secret"), "{changes}");
+    let all = app
+        .get_json(&path("_all_docs?include_docs=true"), StatusCode::OK)
+        .await;
+    assert_eq!(ids_of(&all["rows"], "id"), ["a", "b"]);
+    assert!(!all.to_string().contains("secret"), "{all}");
+    let c_rev = alice.doc(NOTES, "c").await["_rev"].clone();
+    let asked = app
+        .post(&path("_all_docs"), &json!({"keys": ["a", "c"]}))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(asked["rows"][0]["id"], "a", "{asked}");
+    assert!(asked["rows"][1].get("value").is_none(), "{asked}");
+    assert!(
+        !asked.to_string().contains(c_rev.as_str().unwrap()),
+        "{asked}"
+    );
+    let bulk = app
+        .post(
+            &path("_bulk_get"),
+            &json!({"docs": [{"id": "b"}, {"id": "c"}]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(bulk["results"][0]["docs"][0]["ok"]["_id"], "b", "{bulk}");
+    assert!(bulk["results"][1]["docs"][0]["ok"].is_null(), "{bulk}");
+    assert!(!bulk.to_string().contains("secret"), "{bulk}");
+    let found = app
+        .post(&path("_find"), &json!({"selector": {"text": {"$gt": ""}}}))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(ids_of(&found["docs"], "_id"), ["a", "b"]);
+
+    // Reading is all it may do, even to its own two notes.
+    let a_rev = alice.doc(NOTES, "a").await["_rev"].clone();
+    forbidden(
+        app.put(&path("a"), &json!({"_rev": a_rev, "text": "changed"}))
+            .await,
+        &format!("{NOTES}:PUT"),
+    );
+    assert_eq!(state(&alice).await, before, "the app changed nothing");
+}
+
+async fn a_token_for_the_work_folder_stays_in_it(server: Server) {
+    let alice = alice_writes_her_notes(&server).await;
+    let app = server
+        .couch(&format!("{NOTES}:GET,PUT,POST:work:folder"))
+        .await;
+    let put_scope = format!("{NOTES}:PUT");
+
+    // Reading: work notes only.
+    let w1 = app.doc(NOTES, "w1").await;
+    assert_eq!(w1["text"], "report");
+    forbidden(app.get(&path("h1")).await, &format!("{NOTES}:GET"));
+    forbidden(app.get(&path("a")).await, &format!("{NOTES}:GET"));
+
+    // Writing inside the folder works.
+    let w1_rev = app
+        .save(
+            NOTES,
+            "w1",
+            &json!({"_rev": w1["_rev"], "folder": "work", "text": "report v2"}),
+        )
+        .await;
+    app.save(NOTES, "w2", &json!({"folder": "work", "text": "plan"}))
+        .await;
+    let posted = app
+        .post(&path(""), &json!({"_id": "w3", "folder": "work"}))
+        .await
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(posted["id"], "w3");
+    let before = state(&alice).await;
+
+    // Nothing goes out of the folder, comes into it, or is made outside it.
+    forbidden(
+        app.put(
+            &path("w1"),
+            &json!({"_rev": w1_rev, "folder": "home", "text": "moved"}),
+        )
+        .await,
+        &put_scope,
+    );
+    let h1_rev = alice.doc(NOTES, "h1").await["_rev"].clone();
+    forbidden(
+        app.put(
+            &path("h1"),
+            &json!({"_rev": h1_rev, "folder": "work", "text": "taken"}),
+        )
+        .await,
+        &put_scope,
+    );
+    forbidden(
+        app.put(&path("h2"), &json!({"folder": "home"})).await,
+        &put_scope,
+    );
+    forbidden(
+        app.post(&path(""), &json!({"_id": "h3", "folder": "home"}))
+            .await,
+        &format!("{NOTES}:POST"),
+    );
+    forbidden(
+        app.put(&path("h2"), &json!({"text": "no folder at all"}))
+            .await,
+        &put_scope,
+    );
+    // Nor may it delete: DELETE is not in its scope.
+    forbidden(
+        app.delete(&path(&format!("w1?rev={w1_rev}"))).await,
+        &format!("{NOTES}:DELETE"),
+    );
+    assert_eq!(
+        state(&alice).await,
+        before,
+        "the refused writes changed nothing"
+    );
+
+    // In a batch, each document is judged alone.
+    let results = app
+        .post(
+            &path("_bulk_docs"),
+            &json!({"docs": [
+                {"_id": "h2", "folder": "home"},
+                {"_id": "w1", "_rev": w1_rev, "folder": "home"},
+            ]}),
+        )
+        .await
+        .json_ok(StatusCode::CREATED);
+    let results = results.as_array().expect("results");
+    assert_eq!(results.len(), 2, "{results:?}");
+    for (r, id) in results.iter().zip(["h2", "w1"]) {
+        assert_eq!(r["id"], id, "{r}");
+        assert_eq!(r["error"], "forbidden", "{r}");
+    }
+    assert_eq!(
+        state(&alice).await,
+        before,
+        "the refused batch changed nothing"
+    );
+
+    // Its feeds list work notes only.
+    assert_eq!(app.changed_ids(NOTES, "").await, ["w1", "w2", "w3"]);
+    assert_eq!(app.all_doc_ids(NOTES, "").await, ["w1", "w2", "w3"]);
+    // A note Alice moves out of the folder leaves the app's view.
+    let moved = alice
+        .save(
+            NOTES,
+            "w2",
+            &json!({"_rev": alice.doc(NOTES, "w2").await["_rev"], "folder": "home"}),
+        )
+        .await;
+    assert_eq!(app.changed_ids(NOTES, "").await, ["w1", "w3"]);
+    forbidden(app.get(&path("w2")).await, &format!("{NOTES}:GET"));
+    assert_eq!(alice.doc(NOTES, "w2").await["_rev"], moved);
+    assert_eq!(alice.doc(NOTES, "h1").await["folder"], "home");
+}
+
+async fn a_read_only_token_cannot_write(server: Server) {
+    let alice = alice_writes_her_notes(&server).await;
+    let before = state(&alice).await;
+    let app = server.couch(&format!("{NOTES}:GET")).await;
+    let a = app.doc(NOTES, "a").await;
+
+    forbidden(
+        app.put(&path("a"), &json!({"_rev": a["_rev"], "text": "changed"}))
+            .await,
+        &format!("{NOTES}:PUT"),
+    );
+    forbidden(
+        app.put(&path("w2"), &json!({"text": "new"})).await,
+        &format!("{NOTES}:PUT"),
+    );
+    forbidden(
+        app.post(&path(""), &json!({"_id": "w3"})).await,
+        &format!("{NOTES}:POST"),
+    );
+    forbidden(
+        app.delete(&path(&format!("a?rev={}", a["_rev"].as_str().unwrap())))
+            .await,
+        &format!("{NOTES}:DELETE"),
+    );
+    forbidden(
+        app.delete(&format!("/data/{NOTES}/")).await,
+        &format!("{NOTES}:DELETE"),
+    );
+    forbidden(
+        app.put(&path("_design/x"), &json!({"language": "query"}))
+            .await,
+        &format!("{NOTES}:PUT"),
+    );
+    // Another doctype is out of reach altogether.
+    forbidden(
+        app.get("/data/com.example.other/x").await,
+        "com.example.other:GET",
+    );
+    forbidden(
+        app.put("/data/com.example.other/x", &json!({})).await,
+        "com.example.other:PUT",
+    );
+
+    // In a batch: a creation needs POST, an update PUT, a deletion DELETE.
+    let results = app
+        .post(
+            &path("_bulk_docs"),
+            &json!({"docs": [
+                {"_id": "h2", "text": "new"},
+                {"_id": "a", "_rev": a["_rev"], "text": "changed"},
+                {"_id": "b", "_rev": alice.doc(NOTES, "b").await["_rev"], "_deleted": true},
+            ]}),
+        )
+        .await
+        .json_ok(StatusCode::CREATED);
+    let results: Vec<Value> = results.as_array().expect("results").clone();
+    assert_eq!(results.len(), 3, "{results:?}");
+    for (r, (id, verb)) in results
+        .iter()
+        .zip([("h2", "POST"), ("a", "PUT"), ("b", "DELETE")])
+    {
+        assert_eq!(
+            (r["id"].as_str(), r["error"].as_str()),
+            (Some(id), Some("forbidden")),
+            "{r}"
+        );
+        let scope = format!("{NOTES}:{verb}");
+        assert!(
+            r["reason"].as_str().is_some_and(|t| t.contains(&scope)),
+            "the refusal of {id} must name `{scope}`: {r}"
+        );
+    }
+    assert_eq!(
+        state(&alice).await,
+        before,
+        "the read-only app changed nothing"
+    );
+    let doctypes = alice.get_json("/data/_all_doctypes", StatusCode::OK).await;
+    assert_eq!(doctypes, json!([NOTES]));
+}

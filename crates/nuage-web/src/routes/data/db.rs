@@ -7,6 +7,22 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+/// `GET /data/`: CouchDB's welcome. The `uuid` is the instance's, stable:
+/// PouchDB names its replication checkpoints with it, so they survive a
+/// change of host or port.
+pub async fn welcome(Caller(c): Caller) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "couchdb": "Welcome",
+            "version": "3.3.3",
+            "uuid": c.instance.id.as_str(),
+            "vendor": {"name": "nuage", "version": env!("CARGO_PKG_VERSION")},
+            "features": ["access-ready"],
+        }),
+    )
+}
+
 pub async fn all_doctypes(State(state): State<AppState>, Caller(c): Caller) -> Response {
     match state.couch.all_doctypes(&c.instance.id, &c.access).await {
         Ok(list) => json_response(StatusCode::OK, &json!(list)),

@@ -30,6 +30,7 @@ pub const DATA_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/data/", get(db::welcome))
         .route("/data/_all_doctypes", get(db::all_doctypes))
         .route(
             "/data/{doctype}",

@@ -2,7 +2,6 @@
 
 use crate::Db;
 use crate::error::{CouchError, CouchResult};
-use crate::get::{GetAnswer, GetOptions, OpenRevs};
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
@@ -79,7 +78,9 @@ impl Db<'_> {
         Ok(Value::Object(out))
     }
 
-    /// `POST /_bulk_get`: many documents (or revisions) in one round trip.
+    /// `POST /_bulk_get`: many documents (or revisions) in one round trip,
+    /// read with two queries whatever the batch size (the trees, then the
+    /// bodies): replication pulls through here.
     pub async fn bulk_get(
         &self,
         items: Vec<BulkGetItem>,
@@ -87,33 +88,66 @@ impl Db<'_> {
         latest: bool,
     ) -> CouchResult<Value> {
         self.check_some(Verb::Get)?;
+        let store = &self.couch.store;
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let trees = store.rev_trees(self.inst, self.doctype, &ids).await?;
+        // Which revisions each item asks for.
+        let wanted: Vec<Vec<Rev>> = items
+            .iter()
+            .map(|item| {
+                let Some(tree) = trees.get(&item.id) else {
+                    return item.rev.iter().cloned().collect();
+                };
+                match &item.rev {
+                    None => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
+                    Some(r) if latest && tree.contains(r) => tree.latest_from(r),
+                    Some(r) => vec![r.clone()],
+                }
+            })
+            .collect();
+        let pairs: Vec<(String, Rev)> = items
+            .iter()
+            .zip(&wanted)
+            .flat_map(|(item, revs)| revs.iter().map(|r| (item.id.clone(), r.clone())))
+            .collect();
+        let bodies = store.bodies_of(self.inst, self.doctype, &pairs).await?;
         let mut results = Vec::with_capacity(items.len());
-        for item in items {
-            let mut m = meta.clone();
-            m.atts_since = item.atts_since.clone();
-            let opts = GetOptions {
-                rev: None,
-                open_revs: Some(match &item.rev {
-                    Some(r) => OpenRevs::List(vec![r.clone()]),
-                    None => OpenRevs::All,
-                }),
-                latest,
-                meta: m,
-            };
-            let docs: Vec<Value> = match self.get(&item.id, &opts).await {
-                Ok(GetAnswer::OpenRevs(list)) if !list.is_empty() => list
-                    .into_iter()
-                    .map(|entry| match entry.get("ok") {
-                        Some(_) => entry,
-                        None => {
-                            let rev = entry.get("missing").cloned().unwrap_or(Value::Null);
-                            json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}})
-                        }
-                    })
-                    .collect(),
-                Ok(_) => vec![json!({"error": {"id": item.id, "rev": item.rev.as_ref().map(Rev::to_string).unwrap_or_else(|| "undefined".into()), "error": "not_found", "reason": "missing"}})],
-                Err(e) => vec![json!({"error": {"id": item.id, "rev": item.rev.as_ref().map(Rev::to_string), "error": e.error, "reason": e.reason}})],
-            };
+        for (item, revs) in items.iter().zip(wanted) {
+            let missing = |rev: Value| json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}});
+            let mut docs = Vec::with_capacity(revs.len().max(1));
+            let tree = trees.get(&item.id);
+            if revs.is_empty() {
+                docs.push(missing(json!("undefined")));
+            }
+            for rev in revs {
+                let (Some(tree), Some(body)) = (tree, bodies.get(&(item.id.clone(), rev.clone())))
+                else {
+                    docs.push(missing(json!(rev.to_string())));
+                    continue;
+                };
+                let body = parse_body(body);
+                if let Err(e) =
+                    self.check_doc(Verb::Get, &item.id, Some(&Value::Object(body.clone())))
+                {
+                    docs.push(json!({"error": {"id": item.id, "rev": rev.to_string(), "error": e.error, "reason": e.reason}}));
+                    continue;
+                }
+                let deleted = tree.get(&rev).is_some_and(|n| n.deleted);
+                let mut m = meta.clone();
+                m.atts_since = item.atts_since.clone();
+                let doc = render::document(
+                    &self.couch.blobs,
+                    self.inst,
+                    &item.id,
+                    &rev,
+                    deleted,
+                    body,
+                    Some(tree),
+                    &m,
+                )
+                .await?;
+                docs.push(json!({"ok": doc}));
+            }
             results.push(json!({"id": item.id, "docs": docs}));
         }
         Ok(json!({"results": results}))

@@ -65,6 +65,31 @@ impl EventBus {
     }
 }
 
+/// PostgreSQL notification payloads must stay under 8,000 bytes: events are
+/// sent as JSON arrays of at most this many bytes each.
+const PG_PAYLOAD_BYTES: usize = 7000;
+
+/// Groups events into notification payloads (JSON arrays), in order.
+pub(crate) fn pg_payloads(events: &[DocEvent]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let mut size = 2;
+    for e in events {
+        let one = serde_json::to_string(e).unwrap_or_default();
+        if !cur.is_empty() && size + one.len() + 1 > PG_PAYLOAD_BYTES {
+            out.push(format!("[{}]", cur.join(",")));
+            cur.clear();
+            size = 2;
+        }
+        size += one.len() + 1;
+        cur.push(one);
+    }
+    if !cur.is_empty() {
+        out.push(format!("[{}]", cur.join(",")));
+    }
+    out
+}
+
 impl DocEvent {
     pub fn instance_id(&self) -> InstanceId {
         InstanceId::new(self.instance.clone())
@@ -90,12 +115,16 @@ impl Store {
                         } else {
                             loop {
                                 match listener.recv().await {
-                                    Ok(n) => match serde_json::from_str::<DocEvent>(n.payload()) {
-                                        Ok(e) => bus.publish(e),
-                                        Err(e) => {
-                                            tracing::warn!(error = %e, "bad document event payload")
+                                    Ok(n) => {
+                                        match serde_json::from_str::<Vec<DocEvent>>(n.payload()) {
+                                            Ok(list) => {
+                                                list.into_iter().for_each(|e| bus.publish(e))
+                                            }
+                                            Err(e) => {
+                                                tracing::warn!(error = %e, "bad document event payload")
+                                            }
                                         }
-                                    },
+                                    }
                                     Err(e) => {
                                         tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
                                         break;
@@ -111,5 +140,33 @@ impl Store {
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stay_small_and_keep_order() {
+        let events: Vec<DocEvent> = (0..500)
+            .map(|i| DocEvent {
+                instance: "i".into(),
+                doctype: "com.example.notes".into(),
+                id: format!("doc-{i:05}"),
+                rev: "1-0123456789abcdef0123456789abcdef".into(),
+                seq: i,
+                deleted: false,
+                existed: false,
+            })
+            .collect();
+        let payloads = pg_payloads(&events);
+        assert!(payloads.len() > 1);
+        let mut back = Vec::new();
+        for p in &payloads {
+            assert!(p.len() < 8000, "{}", p.len());
+            back.extend(serde_json::from_str::<Vec<DocEvent>>(p).unwrap());
+        }
+        assert_eq!(back, events);
     }
 }

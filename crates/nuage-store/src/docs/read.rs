@@ -146,6 +146,39 @@ impl Store {
         Ok(out)
     }
 
+    /// The bodies of many (document, revision) pairs in a few queries;
+    /// pairs unknown or pruned are absent.
+    pub async fn bodies_of(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        pairs: &[(String, Rev)],
+    ) -> Result<HashMap<(String, Rev), String>> {
+        let mut out = HashMap::with_capacity(pairs.len());
+        for chunk in pairs.chunks(CHUNK / 2) {
+            let list = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut q = sqlx::query(sql!(
+                "SELECT doc_id, rev, body FROM revs WHERE instance_id = $1 AND doctype = $2 \
+                 AND body IS NOT NULL AND (doc_id, rev) IN ({list})"
+            ))
+            .bind(inst.as_str())
+            .bind(doctype);
+            for (id, rev) in chunk {
+                q = q.bind(id.as_str()).bind(rev.to_string());
+            }
+            for r in q.fetch_all(self.pool()).await? {
+                let rev: String = r.try_get("rev")?;
+                if let Some(rev) = Rev::parse(&rev) {
+                    out.insert((r.try_get("doc_id")?, rev), r.try_get("body")?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Live documents in id order (`_all_docs`).
     pub async fn all_docs(
         &self,

@@ -1,10 +1,16 @@
 //! Writing documents: one transaction per batch, CouchDB's rules from
 //! `nuage_core::revs`, one new sequence number per document changed.
+//!
+//! A batch is first applied to the revision trees in memory, then written
+//! with a handful of multi-row statements (revisions, pruned parents,
+//! winners), whatever its size: a replicator's batch of 100 documents costs
+//! a few round trips, not hundreds.
 
 use super::read::rev_trees_on;
 use crate::{DocEvent, Engine, InstanceId, Result, Store};
-use nuage_core::revs::{Rev, RevNode, RevTree};
+use nuage_core::revs::{Rev, RevNode};
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// One document write of a batch.
 #[derive(Clone, Debug)]
@@ -69,6 +75,25 @@ impl Counts {
     }
 }
 
+/// Rows per multi-row statement (8 values each: well under every engine's
+/// limit on bound parameters).
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// A revision to insert.
+struct NewRev {
+    doc_id: String,
+    node: RevNode,
+    body: Option<String>,
+}
+
+/// A document's winner after the batch.
+struct Winner {
+    node: RevNode,
+    seq: i64,
+    /// `None`: the winner is an older leaf whose body is in the store.
+    body: Option<String>,
+}
+
 impl Store {
     /// Applies a batch of writes to one doctype in one transaction.
     pub async fn write_docs(
@@ -108,10 +133,17 @@ impl Store {
         ids.sort();
         ids.dedup();
         let mut trees = rev_trees_on(&mut tx, inst, doctype, &ids).await?;
+
+        // 1. Apply the batch in memory.
         let mut counts = Counts::default();
         let mut events = Vec::new();
         let mut outcomes = Vec::with_capacity(writes.len());
-
+        let mut inserts: Vec<NewRev> = Vec::new();
+        // Position in `inserts` of revisions added by this batch.
+        let mut inserted: HashMap<(String, Rev), usize> = HashMap::new();
+        let mut prune: Vec<(String, Rev)> = Vec::new();
+        let mut stemmed: Vec<(String, Rev)> = Vec::new();
+        let mut winners: HashMap<String, Winner> = HashMap::new();
         for w in writes {
             let tree = trees.entry(w.id().to_owned()).or_default();
             let old_winner = tree.winner().cloned();
@@ -150,72 +182,80 @@ impl Store {
                     (id, merged.added, leaf, body)
                 }
             };
-            insert_revs(&mut tx, inst, doctype, &id, &added, &leaf, &body).await?;
             // The parent of the oldest new revision is no longer a leaf:
             // its body goes.
-            if let Some(p) = added.first().and_then(|n| n.parent.as_ref()) {
-                sqlx::query(
-                    "UPDATE revs SET body = NULL WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 \
-                     AND rev = $4 AND body IS NOT NULL",
-                )
-                .bind(inst.as_str())
-                .bind(doctype)
-                .bind(&id)
-                .bind(p.to_string())
-                .execute(&mut *tx)
-                .await?;
+            if let Some(p) = added.first().and_then(|n| n.parent.clone()) {
+                match inserted.get(&(id.clone(), p.clone())) {
+                    Some(&i) => inserts[i].body = None,
+                    None => prune.push((id.clone(), p)),
+                }
+            }
+            for node in added {
+                let body = (node.rev == leaf).then(|| body.clone());
+                inserted.insert((id.clone(), node.rev.clone()), inserts.len());
+                inserts.push(NewRev {
+                    doc_id: id.clone(),
+                    node,
+                    body,
+                });
             }
             if tree.path(&leaf).len() > revs_limit {
-                stem(&mut tx, tree, inst, doctype, &id, revs_limit).await?;
+                for rev in tree.stem(revs_limit) {
+                    stemmed.push((id.clone(), rev));
+                }
             }
             let winner = tree
                 .winner()
                 .cloned()
                 .ok_or_else(|| sqlx::Error::Protocol("a written document has no winner".into()))?;
             let winner_body = if winner.rev == leaf {
-                body
+                Some(body)
             } else {
-                sqlx::query_scalar::<_, Option<String>>(
-                    "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
-                )
-                .bind(inst.as_str())
-                .bind(doctype)
-                .bind(&id)
-                .bind(winner.rev.to_string())
-                .fetch_one(&mut *tx)
-                .await?
-                .unwrap_or_else(|| "{}".to_owned())
+                inserted
+                    .get(&(id.clone(), winner.rev.clone()))
+                    .and_then(|&i| inserts[i].body.clone())
             };
             seq += 1;
-            sqlx::query(
-                "INSERT INTO docs (instance_id, doctype, id, rev, deleted, seq, body) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (instance_id, doctype, id) DO UPDATE \
-                 SET rev = excluded.rev, deleted = excluded.deleted, seq = excluded.seq, body = excluded.body",
-            )
-            .bind(inst.as_str())
-            .bind(doctype)
-            .bind(&id)
-            .bind(winner.rev.to_string())
-            .bind(i64::from(winner.deleted))
-            .bind(seq)
-            .bind(&winner_body)
-            .execute(&mut *tx)
-            .await?;
             counts.remove(old_winner.as_ref());
             counts.add(Some(&winner));
             events.push(DocEvent {
                 instance: inst.as_str().to_owned(),
                 doctype: doctype.to_owned(),
-                id,
+                id: id.clone(),
                 rev: winner.rev.to_string(),
                 seq,
                 deleted: winner.deleted,
                 existed: old_winner.is_some_and(|w| !w.deleted),
             });
+            winners.insert(
+                id,
+                Winner {
+                    node: winner,
+                    seq,
+                    body: winner_body,
+                },
+            );
             outcomes.push(WriteOutcome::Written(leaf));
         }
 
+        // 2. Write it: a few multi-row statements.
         if !events.is_empty() {
+            insert_revs(&mut tx, inst, doctype, &inserts).await?;
+            prune_bodies(&mut tx, inst, doctype, &prune).await?;
+            delete_stemmed(&mut tx, inst, doctype, &stemmed).await?;
+            for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
+                w.body = sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
+                )
+                .bind(inst.as_str())
+                .bind(doctype)
+                .bind(id)
+                .bind(w.node.rev.to_string())
+                .fetch_optional(&mut *tx)
+                .await?
+                .flatten();
+            }
+            upsert_winners(&mut tx, inst, doctype, &winners).await?;
             sqlx::query(
                 "UPDATE doctypes SET update_seq = $3, doc_count = doc_count + $4, \
                  doc_del_count = doc_del_count + $5 WHERE instance_id = $1 AND doctype = $2",
@@ -227,15 +267,14 @@ impl Store {
             .bind(counts.deleted)
             .execute(&mut *tx)
             .await?;
-        }
-        if self.engine() == Engine::Postgres {
-            for e in &events {
-                let payload = serde_json::to_string(e).unwrap_or_default();
-                sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(crate::events::PG_CHANNEL)
-                    .bind(payload)
-                    .execute(&mut *tx)
-                    .await?;
+            if self.engine() == Engine::Postgres {
+                for payload in crate::events::pg_payloads(&events) {
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(crate::events::PG_CHANNEL)
+                        .bind(payload)
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
         }
         tx.commit().await?;
@@ -253,40 +292,81 @@ async fn insert_revs(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
-    id: &str,
-    added: &[RevNode],
-    leaf: &Rev,
-    body: &str,
+    rows: &[NewRev],
 ) -> Result<()> {
-    for n in added {
-        sqlx::query(
-            "INSERT INTO revs (instance_id, doctype, doc_id, rev, pos, parent, deleted, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = 3 + i * 6;
+                format!(
+                    "($1, $2, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let mut q = sqlx::query(sql!(
+            "INSERT INTO revs (instance_id, doctype, doc_id, rev, pos, parent, deleted, body) VALUES {}",
+            values.join(", ")
+        ))
         .bind(inst.as_str())
-        .bind(doctype)
-        .bind(id)
-        .bind(n.rev.to_string())
-        .bind(n.rev.pos as i64)
-        .bind(n.parent.as_ref().map(Rev::to_string))
-        .bind(i64::from(n.deleted))
-        .bind((n.rev == *leaf).then_some(body))
-        .execute(&mut *tx)
-        .await?;
+        .bind(doctype);
+        for r in chunk {
+            q = q
+                .bind(r.doc_id.as_str())
+                .bind(r.node.rev.to_string())
+                .bind(r.node.rev.pos as i64)
+                .bind(r.node.parent.as_ref().map(Rev::to_string))
+                .bind(i64::from(r.node.deleted))
+                .bind(r.body.as_deref());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// `(doc_id, rev) IN ((…), …)`: row values work on SQLite ≥ 3.15 and PostgreSQL.
+fn pairs(first: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn prune_bodies(
+    tx: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    revs: &[(String, Rev)],
+) -> Result<()> {
+    for chunk in revs.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::query(sql!(
+            "UPDATE revs SET body = NULL WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL \
+             AND (doc_id, rev) IN ({})",
+            pairs(3, chunk.len())
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for (id, rev) in chunk {
+            q = q.bind(id.as_str()).bind(rev.to_string());
+        }
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
 /// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`).
-async fn stem(
+async fn delete_stemmed(
     tx: &mut sqlx::AnyConnection,
-    tree: &mut RevTree,
     inst: &InstanceId,
     doctype: &str,
-    id: &str,
-    limit: usize,
+    revs: &[(String, Rev)],
 ) -> Result<()> {
-    for rev in tree.stem(limit) {
+    for (id, rev) in revs {
         let r = rev.to_string();
         sqlx::query(
             "DELETE FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
@@ -304,6 +384,48 @@ async fn stem(
             .bind(&r)
             .execute(&mut *tx)
             .await?;
+    }
+    Ok(())
+}
+
+async fn upsert_winners(
+    tx: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    winners: &HashMap<String, Winner>,
+) -> Result<()> {
+    let rows: Vec<(&String, &Winner)> = winners.iter().collect();
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = 3 + i * 5;
+                format!(
+                    "($1, $2, ${}, ${}, ${}, ${}, ${})",
+                    b,
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4
+                )
+            })
+            .collect();
+        let mut q = sqlx::query(sql!(
+            "INSERT INTO docs (instance_id, doctype, id, rev, deleted, seq, body) VALUES {} \
+             ON CONFLICT (instance_id, doctype, id) DO UPDATE \
+             SET rev = excluded.rev, deleted = excluded.deleted, seq = excluded.seq, body = excluded.body",
+            values.join(", ")
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for (id, w) in chunk {
+            q = q
+                .bind(id.as_str())
+                .bind(w.node.rev.to_string())
+                .bind(i64::from(w.node.deleted))
+                .bind(w.seq)
+                .bind(w.body.as_deref().unwrap_or("{}"));
+        }
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }

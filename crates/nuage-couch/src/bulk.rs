@@ -111,6 +111,7 @@ impl Db<'_> {
             .flat_map(|(item, revs)| revs.iter().map(|r| (item.id.clone(), r.clone())))
             .collect();
         let bodies = store.bodies_of(self.inst, self.doctype, &pairs).await?;
+        let full_read = self.sees_all(Verb::Get);
         let mut results = Vec::with_capacity(items.len());
         for (item, revs) in items.iter().zip(wanted) {
             let missing = |rev: Value| json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}});
@@ -126,9 +127,12 @@ impl Db<'_> {
                     continue;
                 };
                 let body = parse_body(body);
-                if let Err(e) =
+                let allowed = if full_read {
+                    Ok(())
+                } else {
                     self.check_doc(Verb::Get, &item.id, Some(&Value::Object(body.clone())))
-                {
+                };
+                if let Err(e) = allowed {
                     docs.push(json!({"error": {"id": item.id, "rev": rev.to_string(), "error": e.error, "reason": e.reason}}));
                     continue;
                 }

@@ -6,10 +6,14 @@
 --   revs       the revision tree: every known revision, its parent, and its
 --              body while it is a leaf (non-leaf bodies are pruned)
 --   local_docs _local/ documents: not replicated, no history
+--
+-- `/*BINARY*/` marks text compared by code point (CouchDB's raw collation of
+-- ids): the migration runner writes COLLATE "C" there on PostgreSQL, whose
+-- default collation follows the locale; SQLite compares bytes already.
 
 CREATE TABLE doctypes (
     instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
-    doctype TEXT NOT NULL,
+    doctype TEXT /*BINARY*/ NOT NULL,
     update_seq BIGINT NOT NULL DEFAULT 0,
     doc_count BIGINT NOT NULL DEFAULT 0,
     doc_del_count BIGINT NOT NULL DEFAULT 0,
@@ -20,8 +24,8 @@ CREATE TABLE doctypes (
 
 CREATE TABLE docs (
     instance_id TEXT NOT NULL,
-    doctype TEXT NOT NULL,
-    id TEXT NOT NULL,
+    doctype TEXT /*BINARY*/ NOT NULL,
+    id TEXT /*BINARY*/ NOT NULL,
     rev TEXT NOT NULL,
     deleted BIGINT NOT NULL,
     seq BIGINT NOT NULL,
@@ -33,7 +37,7 @@ CREATE UNIQUE INDEX docs_by_seq ON docs (instance_id, doctype, seq);
 
 CREATE TABLE revs (
     instance_id TEXT NOT NULL,
-    doctype TEXT NOT NULL,
+    doctype TEXT /*BINARY*/ NOT NULL,
     doc_id TEXT NOT NULL,
     rev TEXT NOT NULL,
     pos BIGINT NOT NULL,
@@ -46,7 +50,7 @@ CREATE TABLE revs (
 
 CREATE TABLE local_docs (
     instance_id TEXT NOT NULL,
-    doctype TEXT NOT NULL,
+    doctype TEXT /*BINARY*/ NOT NULL,
     id TEXT NOT NULL,
     rev TEXT NOT NULL,
     body TEXT NOT NULL,

@@ -12,15 +12,6 @@ pub enum Engine {
 }
 
 impl Engine {
-    /// Orders text by code point, as CouchDB's raw collation of ids does
-    /// (PostgreSQL's default collation follows the locale).
-    pub fn binary_collation(self) -> &'static str {
-        match self {
-            Engine::Sqlite => "",
-            Engine::Postgres => " COLLATE \"C\"",
-        }
-    }
-
     pub fn from_url(url: &str) -> Option<Engine> {
         if url.starts_with("sqlite:") {
             Some(Engine::Sqlite)

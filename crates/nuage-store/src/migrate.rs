@@ -49,7 +49,13 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
         };
         conn.execute(begin).await?;
         let step = async {
-            sqlx::raw_sql(*sql).execute(&mut *conn).await?;
+            let text = match store.engine() {
+                Engine::Postgres => sql.replace("/*BINARY*/", "COLLATE \"C\""),
+                Engine::Sqlite => sql.to_string(),
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(text))
+                .execute(&mut *conn)
+                .await?;
             sqlx::query("INSERT INTO nuage_schema (version, applied_at) VALUES ($1, $2)")
                 .bind(*version)
                 .bind(now_ms())

@@ -52,13 +52,11 @@ impl Store {
     }
 
     pub async fn list_doctypes(&self, inst: &InstanceId) -> Result<Vec<String>> {
-        let rows = sqlx::query(sql!(
-            "SELECT doctype FROM doctypes WHERE instance_id = $1 ORDER BY doctype{}",
-            self.engine().binary_collation()
-        ))
-        .bind(inst.as_str())
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query("SELECT doctype FROM doctypes WHERE instance_id = $1 ORDER BY doctype")
+                .bind(inst.as_str())
+                .fetch_all(self.pool())
+                .await?;
         Ok(rows
             .iter()
             .map(|r| r.try_get::<String, _>("doctype"))

@@ -46,3 +46,31 @@ pub(crate) fn placeholders(first: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// `doc_id IN (…) AND (doc_id, rev) IN ((…), …)` for `pairs`, with
+/// placeholders from `$first`, and the values to bind in order. The first
+/// condition is redundant for the answer but lets SQLite's planner use the
+/// primary key (it scans the doctype for a row-value IN alone).
+pub(crate) fn pairs_condition(
+    first: usize,
+    pairs: &[(String, nuage_core::revs::Rev)],
+) -> (String, Vec<String>) {
+    let mut ids: Vec<&str> = pairs.iter().map(|(id, _)| id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut binds: Vec<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    let id_list = placeholders(first, ids.len());
+    let start = first + ids.len();
+    let pair_list = (0..pairs.len())
+        .map(|i| format!("(${}, ${})", start + 2 * i, start + 2 * i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (id, rev) in pairs {
+        binds.push(id.clone());
+        binds.push(rev.to_string());
+    }
+    (
+        format!("doc_id IN ({id_list}) AND (doc_id, rev) IN ({pair_list})"),
+        binds,
+    )
+}

@@ -155,19 +155,16 @@ impl Store {
         pairs: &[(String, Rev)],
     ) -> Result<HashMap<(String, Rev), String>> {
         let mut out = HashMap::with_capacity(pairs.len());
-        for chunk in pairs.chunks(CHUNK / 2) {
-            let list = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in pairs.chunks(CHUNK / 3) {
+            let (cond, binds) = super::pairs_condition(3, chunk);
             let mut q = sqlx::query(sql!(
                 "SELECT doc_id, rev, body FROM revs WHERE instance_id = $1 AND doctype = $2 \
-                 AND body IS NOT NULL AND (doc_id, rev) IN ({list})"
+                 AND body IS NOT NULL AND {cond}"
             ))
             .bind(inst.as_str())
             .bind(doctype);
-            for (id, rev) in chunk {
-                q = q.bind(id.as_str()).bind(rev.to_string());
+            for b in binds {
+                q = q.bind(b);
             }
             for r in q.fetch_all(self.pool()).await? {
                 let rev: String = r.try_get("rev")?;
@@ -186,7 +183,6 @@ impl Store {
         doctype: &str,
         q: &AllDocsQuery,
     ) -> Result<Vec<DocHead>> {
-        let coll = self.engine().binary_collation();
         // Ascending: start ≤ id ≤ end; descending: end ≤ id ≤ start. The
         // end bound is exclusive when inclusive_end=false.
         let end_op = match (q.descending, q.inclusive_end) {
@@ -201,14 +197,14 @@ impl Store {
         for (bound, op) in [(q.start.as_deref(), start_op), (q.end.as_deref(), end_op)] {
             if let Some(b) = bound {
                 binds.push(b);
-                conds.push_str(&format!(" AND id{coll} {op} ${}", binds.len() + 2));
+                conds.push_str(&format!(" AND id {op} ${}", binds.len() + 2));
             }
         }
         let order = if q.descending { "DESC" } else { "ASC" };
         let limit = q.limit.unwrap_or(i64::MAX / 2).max(0);
         let mut query = sqlx::query(sql!(
             "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 \
-             AND deleted = 0{conds} ORDER BY id{coll} {order} LIMIT {limit} OFFSET {}",
+             AND deleted = 0{conds} ORDER BY id {order} LIMIT {limit} OFFSET {}",
             q.skip.max(0)
         ))
         .bind(inst.as_str())

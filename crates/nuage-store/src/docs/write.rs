@@ -329,14 +329,6 @@ async fn insert_revs(
     Ok(())
 }
 
-/// `(doc_id, rev) IN ((…), …)`: row values work on SQLite ≥ 3.15 and PostgreSQL.
-fn pairs(first: usize, n: usize) -> String {
-    (0..n)
-        .map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 async fn prune_bodies(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
@@ -344,15 +336,14 @@ async fn prune_bodies(
     revs: &[(String, Rev)],
 ) -> Result<()> {
     for chunk in revs.chunks(ROWS_PER_STATEMENT) {
+        let (cond, binds) = super::pairs_condition(3, chunk);
         let mut q = sqlx::query(sql!(
-            "UPDATE revs SET body = NULL WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL \
-             AND (doc_id, rev) IN ({})",
-            pairs(3, chunk.len())
+            "UPDATE revs SET body = NULL WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
         ))
         .bind(inst.as_str())
         .bind(doctype);
-        for (id, rev) in chunk {
-            q = q.bind(id.as_str()).bind(rev.to_string());
+        for b in binds {
+            q = q.bind(b);
         }
         q.execute(&mut *tx).await?;
     }

@@ -97,49 +97,55 @@ impl DocEvent {
 }
 
 impl Store {
-    /// On PostgreSQL, starts the task that turns notifications from every
-    /// server process into events here. Reconnects after a lost connection.
-    /// Does nothing on SQLite, where all writers are in this process.
-    pub fn start_event_listener(&self) {
+    /// On PostgreSQL, starts listening for notifications from every server
+    /// process and republishing them here; returns once the first LISTEN is
+    /// in place (or failed, logged), so a server announced as ready misses
+    /// nothing. Reconnects after a lost connection. Does nothing on SQLite,
+    /// where all writers are in this process.
+    pub async fn start_event_listener(&self) {
         if self.engine != Engine::Postgres {
             return;
         }
         let url = self.url.to_string();
         let bus = self.events.clone();
+        let first = listen(&url).await;
         tokio::spawn(async move {
+            let mut next = first;
             loop {
-                match sqlx::postgres::PgListener::connect(&url).await {
-                    Ok(mut listener) => {
-                        if let Err(e) = listener.listen(PG_CHANNEL).await {
-                            tracing::warn!(error = %e, "cannot LISTEN for document events; retrying");
-                        } else {
-                            loop {
-                                match listener.recv().await {
-                                    Ok(n) => {
-                                        match serde_json::from_str::<Vec<DocEvent>>(n.payload()) {
-                                            Ok(list) => {
-                                                list.into_iter().for_each(|e| bus.publish(e))
-                                            }
-                                            Err(e) => {
-                                                tracing::warn!(error = %e, "bad document event payload")
-                                            }
-                                        }
-                                    }
-                                    Err(e) => {
-                                        tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
-                                        break;
-                                    }
-                                }
+                if let Some(mut listener) = next.take() {
+                    loop {
+                        match listener.recv().await {
+                            Ok(n) => match serde_json::from_str::<Vec<DocEvent>>(n.payload()) {
+                                Ok(list) => list.into_iter().for_each(|e| bus.publish(e)),
+                                Err(e) => tracing::warn!(error = %e, "bad document event payload"),
+                            },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
+                                break;
                             }
                         }
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot connect the document event listener; retrying")
-                    }
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                next = listen(&url).await;
             }
         });
+    }
+}
+
+async fn listen(url: &str) -> Option<sqlx::postgres::PgListener> {
+    match sqlx::postgres::PgListener::connect(url).await {
+        Ok(mut l) => match l.listen(PG_CHANNEL).await {
+            Ok(()) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for document events; retrying");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot connect the document event listener; retrying");
+            None
+        }
     }
 }
 

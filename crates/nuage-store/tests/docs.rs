@@ -263,7 +263,7 @@ async fn local_documents_need_their_current_revision(db: &TestDb) {
 
 async fn events_follow_commits_in_order(db: &TestDb) {
     let store = db.open().await;
-    store.start_event_listener();
+    store.start_event_listener().await;
     let mut rx = store.events().subscribe();
     // On PostgreSQL the listener connects in the background.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -47,7 +47,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         trust_forwarded_for: cfg.trust_forwarded_for,
         admin_secret,
     };
-    auth.store().start_event_listener();
+    auth.store().start_event_listener().await;
     let couch = context::couch(&cfg, &auth);
     let state = AppState::new(auth.clone(), couch, web, metrics);
     println!("nuage: listening on http://{public_addr}");

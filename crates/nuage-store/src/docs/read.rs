@@ -147,29 +147,41 @@ impl Store {
     }
 
     /// The bodies of many (document, revision) pairs in a few queries;
-    /// pairs unknown or pruned are absent.
+    /// pairs unknown or pruned are absent. Only leaves keep bodies, so this
+    /// reads the kept bodies of the documents named (a few rows each) and
+    /// picks the pairs asked for: a plain `doc_id IN` that every planner
+    /// serves from the primary key.
     pub async fn bodies_of(
         &self,
         inst: &InstanceId,
         doctype: &str,
         pairs: &[(String, Rev)],
     ) -> Result<HashMap<(String, Rev), String>> {
+        let wanted: std::collections::HashSet<(&str, &Rev)> =
+            pairs.iter().map(|(id, r)| (id.as_str(), r)).collect();
+        let mut ids: Vec<&str> = pairs.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
         let mut out = HashMap::with_capacity(pairs.len());
-        for chunk in pairs.chunks(CHUNK / 3) {
-            let (cond, binds) = super::pairs_condition(3, chunk);
+        for chunk in ids.chunks(CHUNK) {
             let mut q = sqlx::query(sql!(
                 "SELECT doc_id, rev, body FROM revs WHERE instance_id = $1 AND doctype = $2 \
-                 AND body IS NOT NULL AND {cond}"
+                 AND doc_id IN ({}) AND body IS NOT NULL",
+                placeholders(3, chunk.len())
             ))
             .bind(inst.as_str())
             .bind(doctype);
-            for b in binds {
-                q = q.bind(b);
+            for id in chunk {
+                q = q.bind(*id);
             }
             for r in q.fetch_all(self.pool()).await? {
+                let doc_id: String = r.try_get("doc_id")?;
                 let rev: String = r.try_get("rev")?;
-                if let Some(rev) = Rev::parse(&rev) {
-                    out.insert((r.try_get("doc_id")?, rev), r.try_get("body")?);
+                let Some(rev) = Rev::parse(&rev) else {
+                    continue;
+                };
+                if wanted.contains(&(doc_id.as_str(), &rev)) {
+                    out.insert((doc_id, rev), r.try_get("body")?);
                 }
             }
         }

@@ -139,6 +139,11 @@ impl Db<'_> {
             .check(self.doctype, verb, Target::Doc { id, body })?)
     }
 
+    /// May the caller read every document of the doctype (no filtering)?
+    pub fn reads_everything(&self) -> bool {
+        self.sees_all(Verb::Get)
+    }
+
     /// True when the caller sees every document: no per-document filtering.
     pub(crate) fn sees_all(&self, verb: Verb) -> bool {
         self.access

@@ -77,6 +77,7 @@ impl Store {
             write_lock: Default::default(),
             events: EventBus::new(),
             url: url.into(),
+            analyze: Default::default(),
         };
         migrate::run(&store).await?;
         Ok(store)

@@ -17,6 +17,7 @@ macro_rules! sql {
     };
 }
 
+mod analyze;
 mod app_passwords;
 mod connect;
 mod docs;
@@ -63,6 +64,7 @@ pub struct Store {
     write_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     events: EventBus,
     url: std::sync::Arc<str>,
+    analyze: std::sync::Arc<analyze::AnalyzeSchedule>,
 }
 
 impl Store {

@@ -278,6 +278,7 @@ impl Store {
             }
         }
         tx.commit().await?;
+        self.note_rows_written(inserts.len() as u64);
         if self.engine() == Engine::Sqlite {
             for e in events {
                 self.events.publish(e);

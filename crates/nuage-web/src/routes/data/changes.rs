@@ -283,7 +283,15 @@ impl Producer {
                 if remaining == 0 {
                     break;
                 }
-                let page = db.changes_page(&self.q, since, PAGE).await?;
+                // Read no more than the limit still allows, unless a filter
+                // may drop rows (then a full page keeps round trips few).
+                let unfiltered = matches!(self.q.filter, Filter::None) && db.reads_everything();
+                let size = if unfiltered {
+                    PAGE.min(usize::try_from(remaining).unwrap_or(PAGE))
+                } else {
+                    PAGE
+                };
+                let page = db.changes_page(&self.q, since, size).await?;
                 let mut cut = false;
                 for (row, seq) in page.rows.into_iter().zip(page.seqs) {
                     if remaining == 0 {

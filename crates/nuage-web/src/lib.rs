@@ -39,6 +39,19 @@ pub fn admin_app(state: AppState) -> Router {
     middleware::wrap(admin_router(state), DEFAULT_BODY_LIMIT)
 }
 
+/// Sets TCP_NODELAY on every accepted connection: answers go out at once
+/// instead of waiting for the client's acknowledgement of an earlier
+/// segment (Nagle), which costs request/response protocols dearly.
+fn nodelay(l: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn set(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::trace!(error = %e, "cannot set TCP_NODELAY");
+        }
+    }
+    l.tap_io(set as fn(&mut tokio::net::TcpStream))
+}
+
 /// Serves the public and admin listeners until `shutdown` resolves, then
 /// stops accepting and lets requests in flight finish.
 pub async fn serve(
@@ -52,10 +65,10 @@ pub async fn serve(
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let public_app = public_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let public = axum::serve(public, public_app).with_graceful_shutdown(wait(rx.clone()));
+    let public = axum::serve(nodelay(public), public_app).with_graceful_shutdown(wait(rx.clone()));
     let admin = admin.map(|l| {
         let app = admin_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(l, app).with_graceful_shutdown(wait(rx.clone()))
+        axum::serve(nodelay(l), app).with_graceful_shutdown(wait(rx.clone()))
     });
     tokio::spawn(async move {
         shutdown.await;

@@ -38,17 +38,8 @@ impl Store {
 
     /// Creates the doctype if it does not exist; true if it was created.
     pub async fn ensure_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
-        let n = sqlx::query(
-            "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (instance_id, doctype) DO NOTHING",
-        )
-        .bind(inst.as_str())
-        .bind(doctype)
-        .bind(now_ms())
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let mut conn = self.pool().acquire().await?;
+        ensure_doctype_on(&mut conn, inst, doctype).await
     }
 
     pub async fn list_doctypes(&self, inst: &InstanceId) -> Result<Vec<String>> {
@@ -111,4 +102,24 @@ impl Store {
             crate::Engine::Postgres => None,
         }
     }
+}
+
+/// Creates the doctype row if missing (inside the caller's transaction when
+/// given one); true if it was created.
+pub(crate) async fn ensure_doctype_on(
+    conn: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (instance_id, doctype) DO NOTHING",
+    )
+    .bind(inst.as_str())
+    .bind(doctype)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }

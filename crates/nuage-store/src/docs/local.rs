@@ -1,7 +1,7 @@
 //! `_local/` documents: per-replica state such as replication checkpoints.
 //! Never replicated, no history; revisions are `0-N`, as CouchDB's.
 
-use crate::{InstanceId, Result, Store, now_ms};
+use crate::{InstanceId, Result, Store};
 use sqlx::Row;
 
 #[derive(Clone, Debug)]
@@ -55,15 +55,7 @@ impl Store {
     ) -> Result<Option<String>> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (instance_id, doctype) DO NOTHING",
-        )
-        .bind(inst.as_str())
-        .bind(doctype)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        super::doctypes::ensure_doctype_on(&mut tx, inst, doctype).await?;
         let current: Option<String> = sqlx::query_scalar(
             "SELECT rev FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
         )

@@ -104,15 +104,7 @@ impl Store {
     ) -> Result<Vec<WriteOutcome>> {
         let guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (instance_id, doctype) DO NOTHING",
-        )
-        .bind(inst.as_str())
-        .bind(doctype)
-        .bind(crate::now_ms())
-        .execute(&mut *tx)
-        .await?;
+        super::doctypes::ensure_doctype_on(&mut tx, inst, doctype).await?;
         // Lock the doctype row: writers of one doctype take sequence
         // numbers one transaction at a time.
         let lock = match self.engine() {

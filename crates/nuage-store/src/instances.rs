@@ -129,6 +129,9 @@ impl Store {
 
     /// Deletes an instance and every row it owns, in one transaction.
     pub async fn delete_instance(&self, id: &InstanceId) -> Result<bool> {
+        // Its documents go too: take the document write lock like every
+        // other document writer (see `Store::write_lock`).
+        let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
         for table in INSTANCE_TABLES {
             sqlx::query(sql!("DELETE FROM {table} WHERE instance_id = $1"))

@@ -60,7 +60,7 @@ pub async fn serve(
     admin: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let rx = state.stopping();
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
@@ -70,9 +70,10 @@ pub async fn serve(
         let app = admin_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(nodelay(l), app).with_graceful_shutdown(wait(rx.clone()))
     });
+    let stopper = state.clone();
     tokio::spawn(async move {
         shutdown.await;
-        let _ = tx.send(true);
+        stopper.stop();
     });
     match admin {
         Some(admin) => {

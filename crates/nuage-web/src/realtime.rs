@@ -64,8 +64,14 @@ impl Session {
         // Subscribe to the bus first: nothing committed after the upgrade
         // can be missed.
         let mut events = self.state.store.events().subscribe();
+        let mut stopping = self.state.stopping();
         loop {
+            if *stopping.borrow() {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            }
             tokio::select! {
+                _ = stopping.changed() => continue,
                 msg = socket.recv() => {
                     let Some(Ok(msg)) = msg else { return };
                     let reply = match msg {

@@ -30,6 +30,9 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub instances: Arc<InstanceCache>,
     pub metrics: Option<PrometheusHandle>,
+    /// Becomes true when the server shuts down: live feeds and WebSockets
+    /// end then, so a graceful shutdown never waits on a client.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
@@ -46,7 +49,18 @@ impl AppState {
             config: Arc::new(config),
             instances: Arc::new(InstanceCache::default()),
             metrics,
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Watches for shutdown (see `stopping`).
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Starts the shutdown of everything long-lived.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// The public base URL of an instance, for links shown to people.

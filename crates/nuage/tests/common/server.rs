@@ -108,6 +108,26 @@ impl Server {
     }
 
     /// What the server printed so far, for failure messages.
+    /// Sends SIGTERM, as a service manager stopping nuage would, and
+    /// waits up to `limit` for the process to exit; its exit status, or
+    /// `None` if it was still running.
+    pub async fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if let Some(status) = self.child.0.try_wait().expect("wait for nuage") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

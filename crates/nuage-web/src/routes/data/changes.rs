@@ -198,6 +198,7 @@ async fn changes(
         doctype,
         q,
         tx,
+        stopping: state.stopping(),
     };
     tokio::spawn(async move {
         if let Err(e) = producer.run().await {
@@ -225,6 +226,9 @@ struct Producer {
     doctype: String,
     q: ChangesQuery,
     tx: mpsc::Sender<Bytes>,
+    /// Server shutdown: a live feed ends (with its last_seq) instead of
+    /// holding the graceful shutdown for as long as its timeout.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Why production stopped early: the client left, or the store failed.
@@ -251,7 +255,7 @@ impl Producer {
         }
     }
 
-    async fn run(self) -> Result<(), Stop> {
+    async fn run(mut self) -> Result<(), Stop> {
         let mut events = self.couch.store().events().subscribe();
         let db = self.couch.db(&self.inst, &self.access, &self.doctype)?;
         let live = matches!(
@@ -333,7 +337,15 @@ impl Producer {
                     break;
                 }
                 let wake = heartbeat.map_or(deadline, |h| (now + h).min(deadline));
-                match tokio::time::timeout_at(wake, events.recv()).await {
+                if *self.stopping.borrow() {
+                    break;
+                }
+                let stopping = self.stopping.changed();
+                let received = tokio::select! {
+                    r = tokio::time::timeout_at(wake, events.recv()) => r,
+                    _ = stopping => break,
+                };
+                match received {
                     Ok(Ok(e)) => {
                         changed = e.instance == self.inst.as_str()
                             && e.doctype == self.doctype

@@ -78,8 +78,16 @@ impl Store {
             events: EventBus::new(),
             url: url.into(),
             analyze: Default::default(),
+            group: None,
         };
         migrate::run(&store).await?;
+        let mut store = store;
+        if engine == Engine::Sqlite {
+            // PostgreSQL groups concurrent commits itself; SQLite needs help.
+            store.group = Some(std::sync::Arc::new(crate::docs::group::GroupWriter::start(
+                store.clone(),
+            )));
+        }
         Ok(store)
     }
 

@@ -65,6 +65,8 @@ pub struct Store {
     events: EventBus,
     url: std::sync::Arc<str>,
     analyze: std::sync::Arc<analyze::AnalyzeSchedule>,
+    /// SQLite only: the group-commit writer document writes go through.
+    group: Option<std::sync::Arc<docs::group::GroupWriter>>,
 }
 
 impl Store {

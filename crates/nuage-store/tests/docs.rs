@@ -323,7 +323,67 @@ async fn stemming_keeps_the_revs_limit(db: &TestDb) {
     assert_eq!(tree.path(&Rev::new(6, "r6")).len(), 3);
 }
 
+async fn concurrent_writers_each_get_their_own_answer(db: &TestDb) {
+    let store = db.open().await;
+    let inst = instance(&store, "a.test").await;
+    store
+        .write_docs(&inst, T, vec![edit("shared", None, "r", "{}")])
+        .await
+        .unwrap();
+    store.start_event_listener().await;
+    let mut rx = store.events().subscribe();
+    // 40 writers at once (committed in groups on SQLite): 30 new documents,
+    // 10 edits of one document from the same parent, of which one wins.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (store, inst) = (store.clone(), inst.clone());
+        tasks.push(tokio::spawn(async move {
+            let w = if i < 30 {
+                edit(&format!("d{i:02}"), None, "r", &format!("{{\"i\":{i}}}"))
+            } else {
+                edit("shared", Some("1-r"), &format!("e{i}"), "{}")
+            };
+            store.write_docs(&inst, T, vec![w]).await.unwrap()
+        }));
+    }
+    let mut written = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap().as_slice() {
+            [WriteOutcome::Written(_)] => written += 1,
+            [WriteOutcome::Conflict] => conflicts += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((written, conflicts), (31, 9));
+    let info = store.doctype_info(&inst, T).await.unwrap().unwrap();
+    assert_eq!(
+        (info.update_seq, info.doc_count),
+        (32, 31),
+        "one sequence number per write, none for a conflict"
+    );
+    // Every write's event, each sequence number once, in commit order.
+    let mut seqs = Vec::new();
+    while seqs.len() < 31 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("event in time")
+            .unwrap();
+        seqs.push(e.seq);
+    }
+    assert_eq!(seqs, (2..=32).collect::<Vec<_>>());
+    for i in 0..30 {
+        let head = store
+            .doc_head(&inst, T, &format!("d{i:02}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.body, format!("{{\"i\":{i}}}"));
+    }
+}
+
 nuage_store::on_both_engines!(
+    concurrent_writers_each_get_their_own_answer,
     edits_count_up_and_stale_edits_leave_no_trace,
     replicated_conflicts_pick_the_same_winner_on_every_engine,
     the_changes_feed_lists_each_document_once_at_its_last_change,

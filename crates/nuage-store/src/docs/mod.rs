@@ -8,6 +8,7 @@
 
 mod changes;
 mod doctypes;
+pub(crate) mod group;
 mod local;
 mod mango;
 mod read;

@@ -102,9 +102,48 @@ impl Store {
         doctype: &str,
         writes: Vec<DocWrite>,
     ) -> Result<Vec<WriteOutcome>> {
+        if let Some(group) = &self.group {
+            return group.submit(inst, doctype, writes).await;
+        }
+        self.write_docs_alone(inst, doctype, writes).await
+    }
+
+    /// One batch in a transaction of its own.
+    pub(crate) async fn write_docs_alone(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        writes: Vec<DocWrite>,
+    ) -> Result<Vec<WriteOutcome>> {
         let guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        super::doctypes::ensure_doctype_on(&mut tx, inst, doctype).await?;
+        let applied = self.apply_batch(&mut tx, inst, doctype, writes).await?;
+        tx.commit().await?;
+        self.after_commit(applied.rows, applied.events);
+        drop(guard);
+        Ok(applied.outcomes)
+    }
+
+    /// Publishes a committed batch's events (SQLite; PostgreSQL delivers
+    /// them through NOTIFY) and counts its rows for `ANALYZE`.
+    pub(crate) fn after_commit(&self, rows: u64, events: Vec<DocEvent>) {
+        self.note_rows_written(rows);
+        if self.engine() == Engine::Sqlite {
+            for e in events {
+                self.events.publish(e);
+            }
+        }
+    }
+
+    /// Applies one batch inside the caller's transaction.
+    pub(crate) async fn apply_batch(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        inst: &InstanceId,
+        doctype: &str,
+        writes: Vec<DocWrite>,
+    ) -> Result<Applied> {
+        super::doctypes::ensure_doctype_on(&mut *tx, inst, doctype).await?;
         // Lock the doctype row: writers of one doctype take sequence
         // numbers one transaction at a time.
         let lock = match self.engine() {
@@ -124,7 +163,7 @@ impl Store {
         let mut ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
         ids.sort();
         ids.dedup();
-        let mut trees = rev_trees_on(&mut tx, inst, doctype, &ids).await?;
+        let mut trees = rev_trees_on(&mut *tx, inst, doctype, &ids).await?;
 
         // 1. Apply the batch in memory.
         let mut counts = Counts::default();
@@ -232,9 +271,9 @@ impl Store {
 
         // 2. Write it: a few multi-row statements.
         if !events.is_empty() {
-            insert_revs(&mut tx, inst, doctype, &inserts).await?;
-            prune_bodies(&mut tx, inst, doctype, &prune).await?;
-            delete_stemmed(&mut tx, inst, doctype, &stemmed).await?;
+            insert_revs(&mut *tx, inst, doctype, &inserts).await?;
+            prune_bodies(&mut *tx, inst, doctype, &prune).await?;
+            delete_stemmed(&mut *tx, inst, doctype, &stemmed).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
                 w.body = sqlx::query_scalar::<_, Option<String>>(
                     "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
@@ -247,7 +286,7 @@ impl Store {
                 .await?
                 .flatten();
             }
-            upsert_winners(&mut tx, inst, doctype, &winners).await?;
+            upsert_winners(&mut *tx, inst, doctype, &winners).await?;
             sqlx::query(
                 "UPDATE doctypes SET update_seq = $3, doc_count = doc_count + $4, \
                  doc_del_count = doc_del_count + $5 WHERE instance_id = $1 AND doctype = $2",
@@ -269,16 +308,19 @@ impl Store {
                 }
             }
         }
-        tx.commit().await?;
-        self.note_rows_written(inserts.len() as u64);
-        if self.engine() == Engine::Sqlite {
-            for e in events {
-                self.events.publish(e);
-            }
-        }
-        drop(guard);
-        Ok(outcomes)
+        Ok(Applied {
+            outcomes,
+            events,
+            rows: inserts.len() as u64,
+        })
     }
+}
+
+/// A batch applied in a transaction, waiting for its commit.
+pub(crate) struct Applied {
+    pub outcomes: Vec<WriteOutcome>,
+    pub events: Vec<DocEvent>,
+    pub rows: u64,
 }
 
 async fn insert_revs(

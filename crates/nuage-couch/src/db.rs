@@ -15,8 +15,14 @@ impl Db<'_> {
             .store
             .doctype_info(self.inst, self.doctype)
             .await?;
-        let (seq, count, del) =
+        let (seq, mut count, mut del) =
             info.map_or((0, 0, 0), |i| (i.update_seq, i.doc_count, i.doc_del_count));
+        if !self.sees_all(Verb::Get) {
+            // A permission limited to some documents must not learn how
+            // many others exist. (The sequence stays: replication needs it,
+            // and it only counts changes.)
+            (count, del) = (0, 0);
+        }
         Ok(json!({
             "db_name": self.doctype,
             "update_seq": seq,

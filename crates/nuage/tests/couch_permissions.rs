@@ -103,6 +103,25 @@ async fn a_token_for_two_notes_sees_only_those_two(server: Server) {
         .json_ok(StatusCode::OK);
     assert_eq!(ids_of(&found["docs"], "_id"), ["a", "b"]);
 
+    // Nor how many other notes there are; nor which revisions they have.
+    let seen = app.info(NOTES).await;
+    let real = alice.info(NOTES).await;
+    assert!(real["doc_count"].as_u64().unwrap() > 2, "{real}");
+    assert_eq!(
+        (seen["doc_count"].clone(), seen["doc_del_count"].clone()),
+        (json!(0), json!(0)),
+        "{seen}"
+    );
+    let diff = app
+        .post(&path("_revs_diff"), &json!({"c": [c_rev.clone()]}))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(
+        diff["c"]["missing"],
+        json!([c_rev]),
+        "a revision outside the permission reads as unknown: {diff}"
+    );
+
     // Reading is all it may do, even to its own two notes.
     let a_rev = alice.doc(NOTES, "a").await["_rev"].clone();
     forbidden(

@@ -8,7 +8,6 @@ use crate::Db;
 use crate::error::CouchResult;
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
-use nuage_core::revs::Rev;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -193,10 +192,5 @@ impl Db<'_> {
             .store
             .count_changes_after(self.inst, self.doctype, since)
             .await?)
-    }
-
-    /// The revision of a change event, for callers that only hold its text.
-    pub fn parse_rev(s: &str) -> Option<Rev> {
-        Rev::parse(s)
     }
 }

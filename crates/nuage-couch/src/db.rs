@@ -87,4 +87,32 @@ impl Db<'_> {
             ))
         }
     }
+
+    /// `GET /_revs_limit`: how many revisions of each branch are kept.
+    pub async fn revs_limit(&self) -> CouchResult<i64> {
+        self.check_some(Verb::Get)?;
+        let info = self
+            .couch
+            .store
+            .doctype_info(self.inst, self.doctype)
+            .await?;
+        Ok(info.map_or(1000, |i| i.revs_limit))
+    }
+
+    /// `PUT /_revs_limit`: needs the right to change the whole doctype.
+    pub async fn set_revs_limit(&self, limit: i64) -> CouchResult<()> {
+        self.check_all(Verb::Put)?;
+        if !(1..=1_000_000).contains(&limit) {
+            return Err(CouchError::bad_request("Limit must be a positive integer."));
+        }
+        self.couch
+            .store
+            .ensure_doctype(self.inst, self.doctype)
+            .await?;
+        self.couch
+            .store
+            .set_revs_limit(self.inst, self.doctype, limit)
+            .await?;
+        Ok(())
+    }
 }

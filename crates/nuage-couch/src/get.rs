@@ -21,12 +21,6 @@ pub struct GetOptions {
     pub meta: Meta,
 }
 
-impl GetOptions {
-    pub fn meta_mut(&mut self) -> &mut Meta {
-        &mut self.meta
-    }
-}
-
 /// The answer to a GET: one document, or the `open_revs` list.
 pub enum GetAnswer {
     Doc(Value),

@@ -195,15 +195,6 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_quota(&self, id: &InstanceId, quota: Option<i64>) -> Result<()> {
-        sqlx::query("UPDATE instances SET quota_bytes = $2 WHERE id = $1")
-            .bind(id.as_str())
-            .bind(quota)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
     /// Stores a TOTP secret (pending until `enabled`), or removes it.
     pub async fn set_totp(
         &self,

@@ -29,6 +29,7 @@ scenarios!(
     all_docs_lists_ranges_and_keys,
     deleted_documents_and_doctypes_go_away,
     attachments_and_design_documents_round_trip,
+    the_revs_limit_bounds_each_history,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -985,4 +986,39 @@ async fn attachments_and_design_documents_round_trip(server: Server) {
         .get(&path("_design/x"))
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
+}
+
+async fn the_revs_limit_bounds_each_history(server: Server) {
+    let couch = owner(&server).await;
+    assert_eq!(
+        couch.get_json(&path("_revs_limit"), StatusCode::OK).await,
+        json!(1000),
+        "CouchDB's default"
+    );
+    let reader = server.couch(&format!("{NOTES}:GET")).await;
+    let refused = reader
+        .send_raw(Method::PUT, &path("_revs_limit"), "2")
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused}");
+    let set = couch.send_raw(Method::PUT, &path("_revs_limit"), "3").await;
+    assert_eq!(set.status, StatusCode::OK, "{set}");
+    assert_eq!(
+        couch.get_json(&path("_revs_limit"), StatusCode::OK).await,
+        json!(3)
+    );
+    let bad = couch.send_raw(Method::PUT, &path("_revs_limit"), "0").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{bad}");
+
+    let mut rev = couch.save(NOTES, "n", &json!({"v": 0})).await;
+    for v in 1..6 {
+        rev = couch.save(NOTES, "n", &json!({"_rev": rev, "v": v})).await;
+    }
+    let doc = couch.get_json(&path("n?revs=true"), StatusCode::OK).await;
+    assert_eq!(doc["v"], 5, "{doc}");
+    assert_eq!(doc["_revisions"]["start"], 6, "{doc}");
+    assert_eq!(
+        doc["_revisions"]["ids"].as_array().map(Vec::len),
+        Some(3),
+        "only the newest three are kept: {doc}"
+    );
 }

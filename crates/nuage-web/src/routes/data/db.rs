@@ -65,3 +65,36 @@ pub async fn delete(
     };
     couch_result(StatusCode::OK, r)
 }
+
+pub async fn revs_limit(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+) -> Response {
+    let r = async {
+        state
+            .couch
+            .db(&c.instance.id, &c.access, &doctype)?
+            .revs_limit()
+            .await
+    }
+    .await;
+    couch_result(StatusCode::OK, r.map(|n| json!(n)))
+}
+
+pub async fn set_revs_limit(
+    State(state): State<AppState>,
+    Caller(c): Caller,
+    Path(doctype): Path<String>,
+    bytes: axum::body::Bytes,
+) -> Response {
+    let r = async {
+        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let limit = super::json_body(&bytes)?.as_i64().ok_or_else(|| {
+            nuage_couch::CouchError::bad_request("the body must be a number, such as 1000")
+        })?;
+        db.set_revs_limit(limit).await.map(|()| json!({"ok": true}))
+    }
+    .await;
+    couch_result(StatusCode::OK, r)
+}

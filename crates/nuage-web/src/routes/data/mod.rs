@@ -73,6 +73,10 @@ pub fn router() -> Router<AppState> {
             "/data/{doctype}/_index/_design/{ddoc}/json/{name}",
             axum::routing::delete(mango::delete),
         )
+        .route(
+            "/data/{doctype}/_revs_limit",
+            get(db::revs_limit).put(db::set_revs_limit),
+        )
         .route("/data/{doctype}/_find", post(mango::find))
         .route("/data/{doctype}/_explain", post(mango::explain))
         .route(

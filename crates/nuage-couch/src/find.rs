@@ -15,7 +15,7 @@ use nuage_mango::{
     Condition, FindRequest, IndexChoice, IndexDefinition, MangoError, QueryPlan, Selector,
     all_docs_index_json, choose_index, find_in_memory,
 };
-use nuage_store::{AllDocsQuery, FieldEq};
+use nuage_store::{AllDocsQuery, FieldEq, FieldOp};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -25,9 +25,10 @@ impl From<MangoError> for CouchError {
     }
 }
 
-/// Equalities on the leading fields of the chosen index, from the top-level
+/// Conditions on the leading fields of the chosen index, from the top-level
 /// conjunction of the selector: what SQL can narrow on without ever
-/// excluding a match (only scalar `$eq`, which Mango compares exactly).
+/// excluding a match (scalar `$eq`, which Mango compares exactly, then a
+/// numeric lower bound).
 fn index_equalities(selector: &Selector, plan: &QueryPlan<'_>) -> Vec<FieldEq> {
     let IndexChoice::Json(index) = plan.index else {
         return Vec::new();
@@ -51,9 +52,32 @@ fn index_equalities(selector: &Selector, plan: &QueryPlan<'_>) -> Vec<FieldEq> {
             Some(value) => out.push(FieldEq {
                 path: field.path.segments().to_vec(),
                 value,
+                op: FieldOp::Eq,
             }),
-            // Only a prefix of the index's columns helps.
-            None => break,
+            None => {
+                // After the equalities, one lower bound on a number can
+                // narrow a range (the store applies it where it keeps a
+                // superset). Only a prefix of the index's columns helps.
+                let range = top.iter().find_map(|s| match s {
+                    Selector::Field {
+                        path,
+                        condition: Condition::Gt(v),
+                    } if *path == field.path && v.is_number() => Some((FieldOp::Gt, v.clone())),
+                    Selector::Field {
+                        path,
+                        condition: Condition::Gte(v),
+                    } if *path == field.path && v.is_number() => Some((FieldOp::Gte, v.clone())),
+                    _ => None,
+                });
+                if let Some((op, value)) = range {
+                    out.push(FieldEq {
+                        path: field.path.segments().to_vec(),
+                        value,
+                        op,
+                    });
+                }
+                break;
+            }
         }
     }
     out
@@ -237,16 +261,19 @@ impl Db<'_> {
         let indexes = self.indexes().await?;
         let plan = choose_index(&indexes, &request)?;
         let eqs = index_equalities(&request.selector, &plan);
-        if let IndexChoice::Json(index) = plan.index {
-            self.couch
-                .store
-                .ensure_mango_index(self.inst, self.doctype, &segments(index))
-                .await?;
-        }
+        let sql_index = match plan.index {
+            IndexChoice::Json(index) => {
+                self.couch
+                    .store
+                    .ensure_mango_index(self.inst, self.doctype, &segments(index))
+                    .await?
+            }
+            IndexChoice::AllDocs => None,
+        };
         let candidates = self
             .couch
             .store
-            .find_candidates(self.inst, self.doctype, &eqs)
+            .find_candidates(self.inst, self.doctype, &eqs, sql_index.as_deref())
             .await?;
         let examined = candidates.len();
         let limited = !self.sees_all(Verb::Get);
@@ -309,7 +336,7 @@ impl Db<'_> {
         let (sql, engine_plan) = self
             .couch
             .store
-            .explain_candidates(self.inst, self.doctype, &eqs)
+            .explain_candidates(self.inst, self.doctype, &eqs, sql_index.as_deref())
             .await?;
         let uses_index = sql_index
             .as_ref()

@@ -37,7 +37,7 @@ pub mod testing;
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
-    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, FieldEq, LocalDoc, RevRow,
+    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, FieldEq, FieldOp, LocalDoc, RevRow,
     WriteOutcome, sql_safe_path,
 };
 pub use error::StoreError;

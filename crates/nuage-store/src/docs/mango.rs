@@ -23,6 +23,22 @@ use sqlx::Row;
 pub struct FieldEq {
     pub path: Vec<String>,
     pub value: Value,
+    /// `=` unless set: `>` or `>=` narrow a numeric range, on SQLite only.
+    pub op: FieldOp,
+}
+
+/// How a field is compared with its value in the candidate query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldOp {
+    #[default]
+    Eq,
+    /// For a number: every value CouchDB collates after it is also greater
+    /// in SQLite's ordering (numbers compare as numbers; text — strings,
+    /// arrays, objects as JSON — sorts after every number; null never
+    /// matches), so `>` keeps a superset. Not so on PostgreSQL, whose jsonb
+    /// order puts strings before numbers: there it is skipped.
+    Gt,
+    Gte,
 }
 
 /// Can this path be written into SQL text?
@@ -119,25 +135,47 @@ impl Store {
         inst: &InstanceId,
         doctype: &str,
         eqs: &[FieldEq],
+        index: Option<&str>,
     ) -> Result<(String, Vec<Value>)> {
         check_literals(inst, doctype)?;
-        let mut sql = format!(
-            "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = '{}' AND doctype = '{doctype}' AND deleted = 0",
-            inst.as_str()
-        );
         let mut binds = Vec::new();
+        let mut conds = String::new();
         for eq in eqs.iter().filter(|e| sql_safe_path(&e.path)) {
+            let op = match (eq.op, self.engine()) {
+                (FieldOp::Eq, _) => "=",
+                (FieldOp::Gt, Engine::Sqlite) if eq.value.is_number() => ">",
+                (FieldOp::Gte, Engine::Sqlite) if eq.value.is_number() => ">=",
+                // Dropping a condition only widens the candidates.
+                _ => continue,
+            };
             let placeholder = format!("${}", binds.len() + 1);
             let rhs = match self.engine() {
                 Engine::Sqlite => placeholder,
                 Engine::Postgres => format!("CAST({placeholder} AS jsonb)"),
             };
-            sql.push_str(&format!(
-                " AND {} = {rhs}",
+            conds.push_str(&format!(
+                " AND {} {op} {rhs}",
                 self.engine().json_field(&eq.path)
             ));
             binds.push(eq.value.clone());
         }
+        // Without statistics SQLite may prefer the sequence index (it
+        // starts with instance and doctype too) for a range: name the Mango
+        // index when the query narrows on it. Names are `mango_` + hex.
+        let hint = match (self.engine(), index) {
+            (Engine::Sqlite, Some(name))
+                if !binds.is_empty()
+                    && name.starts_with("mango_")
+                    && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+            {
+                format!(" INDEXED BY {name}")
+            }
+            _ => String::new(),
+        };
+        let sql = format!(
+            "SELECT id, rev, deleted, seq, body FROM docs{hint} WHERE instance_id = '{}' AND doctype = '{doctype}' AND deleted = 0{conds}",
+            inst.as_str()
+        );
         Ok((sql, binds))
     }
 
@@ -167,8 +205,9 @@ impl Store {
         inst: &InstanceId,
         doctype: &str,
         eqs: &[FieldEq],
+        index: Option<&str>,
     ) -> Result<Vec<DocHead>> {
-        let (sql, binds) = self.candidates_sql(inst, doctype, eqs)?;
+        let (sql, binds) = self.candidates_sql(inst, doctype, eqs, index)?;
         let q = self.bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), &binds);
         let rows = q.fetch_all(self.pool()).await?;
         Ok(rows
@@ -183,8 +222,9 @@ impl Store {
         inst: &InstanceId,
         doctype: &str,
         eqs: &[FieldEq],
+        index: Option<&str>,
     ) -> Result<(String, Vec<String>)> {
-        let (sql, binds) = self.candidates_sql(inst, doctype, eqs)?;
+        let (sql, binds) = self.candidates_sql(inst, doctype, eqs, index)?;
         let explain = match self.engine() {
             Engine::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
             Engine::Postgres => format!("EXPLAIN {sql}"),

@@ -17,7 +17,7 @@ mod write;
 pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
 pub use local::LocalDoc;
-pub use mango::{FieldEq, sql_safe_path};
+pub use mango::{FieldEq, FieldOp, sql_safe_path};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use write::{DocWrite, WriteOutcome};
 

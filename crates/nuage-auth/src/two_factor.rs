@@ -80,11 +80,22 @@ impl Auth {
     }
 
     /// Turns TOTP off; needs a current code or a recovery code.
-    pub async fn disable_totp(&self, inst: &InstanceRow, code: &str) -> Result<(), AuthError> {
+    /// Guessing codes here is throttled exactly like logging in: a stolen
+    /// session must not be able to try every code.
+    pub async fn disable_totp(
+        &self,
+        inst: &InstanceRow,
+        code: &str,
+        address: &str,
+    ) -> Result<(), AuthError> {
         if !inst.totp_enabled {
             return Err(AuthError::Invalid("two-factor login is not on".into()));
         }
-        self.verify_second_factor(inst, code).await?;
+        self.check_throttle(&inst.id, address).await?;
+        if let Err(e) = self.verify_second_factor(inst, code).await {
+            self.record_failure(&inst.id, address).await?;
+            return Err(e);
+        }
         self.store.set_totp(&inst.id, None, false).await?;
         self.store.replace_recovery_codes(&inst.id, &[]).await?;
         Ok(())

@@ -16,6 +16,9 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+/// The highest revision position accepted (2^53, as JavaScript counts).
+pub const MAX_POS: u64 = 1 << 53;
+
 /// A revision: `{pos}-{id}`, e.g. `3-917fa2381192822767f010b95b45325b`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct Rev {
@@ -31,7 +34,9 @@ impl Rev {
     /// Parses `N-ID` with N ≥ 1 and a non-empty id of URL-safe characters.
     pub fn parse(s: &str) -> Option<Rev> {
         let (pos, id) = s.split_once('-')?;
-        let pos: u64 = pos.parse().ok().filter(|p| *p >= 1)?;
+        // Positions stay far below u64::MAX so `pos + 1` never overflows
+        // (and fit the store's BIGINT).
+        let pos: u64 = pos.parse().ok().filter(|p| (1..=MAX_POS).contains(p))?;
         let ok = !id.is_empty()
             && id.len() <= 128
             && id
@@ -198,7 +203,11 @@ impl RevTree {
                 Some(_) => return Err(EditError::Conflict),
             },
         };
-        let pos = parent.as_ref().map_or(1, |p| p.pos + 1);
+        let pos = match &parent {
+            None => 1,
+            Some(p) if p.pos < MAX_POS => p.pos + 1,
+            Some(_) => return Err(EditError::Conflict),
+        };
         let node = RevNode {
             rev: Rev::new(pos, new_id),
             parent,
@@ -295,7 +304,17 @@ mod tests {
     #[test]
     fn revisions_parse_strictly() {
         assert_eq!(r("3-abc"), Rev::new(3, "abc"));
-        for bad in ["", "0-a", "a-b", "3-", "3", "-1-a", "3-a/b"] {
+        for bad in [
+            "",
+            "0-a",
+            "a-b",
+            "3-",
+            "3",
+            "-1-a",
+            "3-a/b",
+            "18446744073709551615-a",
+            "9007199254740993-a",
+        ] {
             assert!(Rev::parse(bad).is_none(), "{bad}");
         }
     }

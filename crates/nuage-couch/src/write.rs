@@ -234,8 +234,8 @@ impl Db<'_> {
         };
         let new_pos = match (&path, &inc.rev, head) {
             (Some(p), _, _) => p[0].pos,
-            (None, Some(r), _) => r.pos + 1,
-            (None, None, Some(h)) if h.deleted => h.rev.pos + 1,
+            (None, Some(r), _) => r.pos.saturating_add(1),
+            (None, None, Some(h)) if h.deleted => h.rev.pos.saturating_add(1),
             _ => 1,
         };
 

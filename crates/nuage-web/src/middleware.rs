@@ -52,6 +52,10 @@ async fn observe(mut req: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-request-id", v);
     }
+    // No answer is ever to be reinterpreted as another type by a browser.
+    resp.headers_mut()
+        .entry("x-content-type-options")
+        .or_insert(HeaderValue::from_static("nosniff"));
     span.in_scope(|| tracing::debug!(status, micros = elapsed.as_micros() as u64, "answered"));
     if status >= 500 {
         tracing::warn!(request_id = %id, %method, route = %route, status, "request failed");

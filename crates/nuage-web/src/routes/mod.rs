@@ -113,6 +113,9 @@ pub(crate) fn safe_next(next: Option<&str>) -> String {
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.contains('\\')
+                // Browsers drop tabs and newlines from URLs: "/\t/evil"
+                // would become "//evil".
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace())
                 && n.len() < 2000 =>
         {
             n.to_owned()
@@ -132,6 +135,8 @@ mod tests {
         assert_eq!(super::safe_next(Some("//evil.example")), "/");
         assert_eq!(super::safe_next(Some("https://evil.example")), "/");
         assert_eq!(super::safe_next(Some("/\\evil")), "/");
+        assert_eq!(super::safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(super::safe_next(Some("/ /evil.example")), "/");
         assert_eq!(super::safe_next(None), "/");
     }
 }

@@ -35,6 +35,26 @@ pub async fn get(
             if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", a.digest)) {
                 h.insert(header::ETAG, v);
             }
+            // Attachments are whatever an app uploaded: never let one run
+            // as a page of the instance's origin, where the owner's session
+            // cookie lives. No sniffing, a sandbox without scripts, and a
+            // download unless it is a plain image or text.
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(
+                    "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
+                ),
+            );
+            if !inline_safe(&a.content_type) {
+                h.insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment"),
+                );
+            }
             resp
         }
         Err(e) => couch_error(&e),
@@ -89,5 +109,29 @@ pub async fn delete(
     couch_result(
         StatusCode::OK,
         r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
+    )
+}
+
+/// Types a browser may show inline without running anything.
+fn inline_safe(content_type: &str) -> bool {
+    let t = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        t.as_str(),
+        "image/png"
+            | "image/jpeg"
+            | "image/gif"
+            | "image/webp"
+            | "image/avif"
+            | "text/plain"
+            | "application/pdf"
+            | "audio/mpeg"
+            | "audio/ogg"
+            | "video/mp4"
+            | "video/webm"
     )
 }

@@ -47,10 +47,11 @@ pub async fn confirm(
 pub async fn disable(
     State(state): State<AppState>,
     owner: OwnerSession,
+    addr: crate::extract::ClientAddr,
     JsonBody(body): JsonBody<Code>,
 ) -> ApiResult<StatusCode> {
     let row = row(&state, &owner).await?;
-    state.auth.disable_totp(&row, &body.code).await?;
+    state.auth.disable_totp(&row, &body.code, &addr.0).await?;
     state.instances.forget(&row.id);
     tracing::info!(instance = %row.id, "two-factor login turned off");
     Ok(StatusCode::NO_CONTENT)

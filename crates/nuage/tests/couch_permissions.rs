@@ -14,6 +14,7 @@ scenarios!(
     a_token_for_two_notes_sees_only_those_two,
     a_token_for_the_work_folder_stays_in_it,
     a_read_only_token_cannot_write,
+    a_writer_cannot_delete_or_a_creator_update_through_another_route,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -324,4 +325,43 @@ async fn a_read_only_token_cannot_write(server: Server) {
     );
     let doctypes = alice.get_json("/data/_all_doctypes", StatusCode::OK).await;
     assert_eq!(doctypes, json!([NOTES]));
+}
+
+async fn a_writer_cannot_delete_or_a_creator_update_through_another_route(server: Server) {
+    let alice = alice_writes_her_notes(&server).await;
+    let before = state(&alice).await;
+    let a = alice.doc(NOTES, "a").await;
+
+    // PUT with `_deleted` is a deletion: it needs DELETE.
+    let editor = server.couch(&format!("{NOTES}:GET,PUT")).await;
+    forbidden(
+        editor
+            .put(&path("a"), &json!({"_rev": a["_rev"], "_deleted": true}))
+            .await,
+        &format!("{NOTES}:DELETE"),
+    );
+    // POST of an existing id with its rev is an update: it needs PUT.
+    let creator = server.couch(&format!("{NOTES}:GET,POST")).await;
+    forbidden(
+        creator
+            .post(
+                &format!("/data/{NOTES}/"),
+                &json!({"_id": "a", "_rev": a["_rev"], "text": "overwritten"}),
+            )
+            .await,
+        &format!("{NOTES}:PUT"),
+    );
+    assert_eq!(state(&alice).await, before, "nothing changed");
+    // What each may do still works.
+    let created = creator
+        .post(
+            &format!("/data/{NOTES}/"),
+            &json!({"_id": "fresh", "text": "new"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{created}");
+    let edited = editor
+        .put(&path("a"), &json!({"_rev": a["_rev"], "text": "edited"}))
+        .await;
+    assert_eq!(edited.status, StatusCode::CREATED, "{edited}");
 }

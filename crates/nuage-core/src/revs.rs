@@ -225,18 +225,21 @@ impl RevTree {
     /// and its ancestors, newest first, consecutive positions. Adds what is
     /// missing; a path already present is a no-op.
     pub fn merge(&mut self, path: &[Rev], leaf_deleted: bool) -> Merged {
+        // Only what is newer than the newest revision already here is
+        // added, hanging from it: older ancestors are known, or were
+        // stemmed on purpose and must not come back as parentless leaves.
+        let known = path
+            .iter()
+            .position(|r| self.nodes.contains_key(r))
+            .unwrap_or(path.len());
         let mut added = Vec::new();
-        for (i, rev) in path.iter().enumerate().rev() {
-            if self.nodes.contains_key(rev) {
-                continue;
-            }
-            let parent = path.get(i + 1).cloned();
+        for i in (0..known).rev() {
             let node = RevNode {
-                rev: rev.clone(),
-                parent,
+                rev: path[i].clone(),
+                parent: path.get(i + 1).cloned(),
                 deleted: i == 0 && leaf_deleted,
             };
-            self.nodes.insert(rev.clone(), node.clone());
+            self.nodes.insert(node.rev.clone(), node.clone());
             added.push(node);
         }
         Merged { added }
@@ -425,6 +428,34 @@ mod tests {
         assert_eq!(t.path(&r("2-x")), vec![r("2-x"), r("1-a")]);
         assert_eq!(t.stem(1), vec![r("1-a"), r("3-c")]);
         assert_eq!(t.winner().unwrap().rev, r("4-d"));
+    }
+
+    #[test]
+    fn a_replicated_history_does_not_revive_stemmed_revisions() {
+        let mut t = RevTree::default();
+        t.merge(&[r("3-c"), r("2-b"), r("1-a")], false);
+        t.stem(2);
+        assert!(!t.contains(&r("1-a")));
+        let merged = t.merge(&[r("4-d"), r("3-c"), r("2-b"), r("1-a")], false);
+        assert_eq!(
+            merged
+                .added
+                .iter()
+                .map(|n| n.rev.clone())
+                .collect::<Vec<_>>(),
+            vec![r("4-d")]
+        );
+        assert_eq!(
+            merged.added[0].parent,
+            Some(r("3-c")),
+            "the new revision hangs from the newest known one"
+        );
+        assert!(
+            !t.contains(&r("1-a")),
+            "a stemmed revision does not come back"
+        );
+        assert_eq!(t.leaves().len(), 1, "no phantom leaf");
+        assert!(t.conflicts().is_empty());
     }
 
     #[test]

@@ -45,10 +45,14 @@ pub enum FieldOp {
 pub fn sql_safe_path(path: &[String]) -> bool {
     !path.is_empty()
         && path.len() <= 8
+        // `_id` and `_rev` are not in the stored body; an all-digit segment
+        // is an array position to Mango but an object key to a JSON path.
+        && !path[0].starts_with('_')
         && path.iter().all(|s| {
             !s.is_empty()
                 && s.len() <= 64
                 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !s.bytes().all(|b| b.is_ascii_digit())
         })
 }
 
@@ -252,6 +256,11 @@ mod tests {
         assert!(!sql_safe_path(&["a'b".into()]));
         assert!(!sql_safe_path(&["a.b".into()]));
         assert!(!sql_safe_path(&[]));
+        assert!(!sql_safe_path(&["_id".into()]), "not in the body");
+        assert!(
+            !sql_safe_path(&["tags".into(), "0".into()]),
+            "an array position"
+        );
     }
 
     #[test]

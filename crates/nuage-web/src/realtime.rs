@@ -30,18 +30,58 @@ use tokio::sync::broadcast::error::RecvError;
 pub async fn upgrade(
     State(state): State<AppState>,
     inst: crate::extract::Instance,
+    headers: axum::http::HeaderMap,
     authed: Result<Authed, crate::error::ApiError>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let access = authed.ok().map(|a| a.access);
+    // A page of another origin (a sibling tenant's subdomain is same-site,
+    // so SameSite cookies go along) must not ride the owner's session: a
+    // cookie only counts when the upgrade comes from the instance's own
+    // origin. Bearer credentials are not sent by browsers on their own.
+    let own_origin = state.base_url(&inst.0.domain);
+    let by_cookie = headers.get(axum::http::header::AUTHORIZATION).is_none();
+    let origin_ok = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| o.eq_ignore_ascii_case(&own_origin));
+    let credential = if by_cookie {
+        crate::cookies::get(&headers, crate::cookies::SESSION)
+            .map(|c| Credential::Session(c.to_owned()))
+    } else {
+        headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|t| Credential::Bearer(t.trim().to_owned()))
+    };
+    let access = authed
+        .ok()
+        .filter(|_| !by_cookie || origin_ok)
+        .map(|a| a.access);
+    let credential = credential.filter(|_| access.is_some());
     ws.max_message_size(64 * 1024)
-        .on_upgrade(move |socket| Session::new(state, inst.0, access).run(socket))
+        .on_upgrade(move |socket| Session::new(state, inst.0, access, credential).run(socket))
 }
+
+/// What the socket authenticated with, checked again every few seconds so
+/// a revoked or expired credential stops receiving events.
+#[derive(Clone)]
+enum Credential {
+    Bearer(String),
+    Session(String),
+}
+
+/// How often a live socket's credential is checked again.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Session {
     state: AppState,
     instance: Arc<InstanceCtx>,
     access: Option<Access>,
+    credential: Option<Credential>,
     /// (doctype, optional document id)
     subs: HashSet<(String, Option<String>)>,
 }
@@ -51,11 +91,17 @@ fn error_frame(status: u16, title: &str, detail: &str) -> Message {
 }
 
 impl Session {
-    fn new(state: AppState, instance: Arc<InstanceCtx>, access: Option<Access>) -> Session {
+    fn new(
+        state: AppState,
+        instance: Arc<InstanceCtx>,
+        access: Option<Access>,
+        credential: Option<Credential>,
+    ) -> Session {
         Session {
             state,
             instance,
             access,
+            credential,
             subs: HashSet::new(),
         }
     }
@@ -65,6 +111,8 @@ impl Session {
         // can be missed.
         let mut events = self.state.store.events().subscribe();
         let mut stopping = self.state.stopping();
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
         loop {
             if *stopping.borrow() {
                 let _ = socket.send(Message::Close(None)).await;
@@ -72,6 +120,13 @@ impl Session {
             }
             tokio::select! {
                 _ = stopping.changed() => continue,
+                _ = recheck.tick() => {
+                    if !self.still_valid().await {
+                        let _ = socket.send(error_frame(401, "unauthorized", "the credential was revoked or has expired; authenticate again")).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                }
                 msg = socket.recv() => {
                     let Some(Ok(msg)) = msg else { return };
                     let reply = match msg {
@@ -130,6 +185,7 @@ impl Session {
                 {
                     Ok(a) => {
                         self.access = Some(a);
+                        self.credential = Some(Credential::Bearer(token.to_owned()));
                         None
                     }
                     Err(_) => Some(error_frame(
@@ -178,6 +234,20 @@ impl Session {
                 &format!("unknown method `{other}`: use AUTH, SUBSCRIBE or UNSUBSCRIBE"),
             )),
         }
+    }
+
+    /// Is the socket's credential still good (not revoked, not expired)?
+    async fn still_valid(&self) -> bool {
+        let presented = match &self.credential {
+            None => return self.access.is_none(),
+            Some(Credential::Bearer(t)) => Presented::Bearer(t),
+            Some(Credential::Session(c)) => Presented::Session(c),
+        };
+        self.state
+            .auth
+            .resolve(&self.instance.id, presented)
+            .await
+            .is_ok()
     }
 
     async fn frame_for(&self, e: &DocEvent) -> Option<Message> {

@@ -17,6 +17,7 @@ scenarios!(
     apps_without_the_scope_or_a_token_hear_nothing,
     a_subscriber_to_one_note_hears_only_that_note,
     another_cloud_never_hears_alices_notes,
+    a_page_of_another_origin_cannot_ride_the_owners_session,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -334,4 +335,50 @@ async fn postgres_a_write_on_one_server_reaches_subscribers_of_the_other() {
     // Each event once, on each side.
     app_on_first.expect_silence(QUIET).await;
     app_on_sibling.expect_silence(Duration::ZERO).await;
+}
+
+async fn a_page_of_another_origin_cannot_ride_the_owners_session(server: Server) {
+    let alice = server.onboard_owner().await;
+    let cookie = format!(
+        "nuage_session={}",
+        alice.session().expect("Alice's session")
+    );
+    let own = format!("http://{}", server.domain);
+    let port = server.addr.port();
+
+    // A page on a sibling subdomain opens a socket: the browser sends
+    // Alice's cookie (same site), but not from her instance's origin.
+    let mut evil = common::Realtime::connect_with(
+        server.addr,
+        &server.domain,
+        "evil page",
+        &[
+            ("cookie", cookie.clone()),
+            ("origin", format!("http://evil.localhost:{port}")),
+        ],
+    )
+    .await;
+    evil.subscribe("com.example.notes", None).await;
+    evil.expect_error("401").await;
+
+    // Her own pages may.
+    let mut mine = common::Realtime::connect_with(
+        server.addr,
+        &server.domain,
+        "her page",
+        &[("cookie", cookie), ("origin", own)],
+    )
+    .await;
+    mine.subscribe("com.example.notes", None).await;
+    mine.settled().await;
+    let couch = server.couch("com.example.notes:ALL").await;
+    couch
+        .save(
+            "com.example.notes",
+            "n1",
+            &serde_json::json!({"text": "hi"}),
+        )
+        .await;
+    mine.expect_event("CREATED", "n1").await;
+    evil.expect_silence(Duration::from_millis(300)).await;
 }

@@ -61,11 +61,26 @@ impl Realtime {
     /// Opens `ws://HOST/realtime/` over a connection to `addr`: `host`
     /// names the instance, `addr` the process that serves it.
     pub async fn connect(addr: SocketAddr, host: &str, name: &str) -> Realtime {
+        Self::connect_with(addr, host, name, &[]).await
+    }
+
+    /// `connect`, with extra headers on the upgrade (a cookie, an Origin).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        host: &str,
+        name: &str,
+        headers: &[(&'static str, String)],
+    ) -> Realtime {
         let url = format!("ws://{host}/realtime/");
-        let request = url
+        let mut request = url
             .as_str()
             .into_client_request()
             .unwrap_or_else(|e| panic!("bad WebSocket URL {url}: {e}"));
+        for (k, v) in headers {
+            request
+                .headers_mut()
+                .insert(*k, v.parse().expect("a header value"));
+        }
         let open = async {
             let tcp = TcpStream::connect(addr).await?;
             tokio_tungstenite::client_async(request, tcp)

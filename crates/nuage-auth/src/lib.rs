@@ -42,6 +42,14 @@ pub struct Auth {
     store: Store,
     config: Arc<AuthConfig>,
     cache: Arc<CredentialCache>,
+    /// One login attempt at a time per instance in this process, so a
+    /// burst of guesses cannot all pass the throttle before any failure is
+    /// counted (see `throttle.rs`).
+    attempts: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<nuage_core::InstanceId, Arc<tokio::sync::Mutex<()>>>,
+        >,
+    >,
 }
 
 impl Auth {
@@ -51,6 +59,7 @@ impl Auth {
             store,
             config: Arc::new(config),
             cache,
+            attempts: Default::default(),
         }
     }
 

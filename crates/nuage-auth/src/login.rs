@@ -77,7 +77,7 @@ impl Auth {
             .passphrase_hash
             .as_deref()
             .ok_or(AuthError::NotOnboarded)?;
-        self.check_throttle(&inst.id, &meta.address).await?;
+        let _attempt = self.check_throttle(&inst.id, &meta.address).await?;
         if !passphrase::verify(given, stored).await? {
             self.record_failure(&inst.id, &meta.address).await?;
             tracing::info!(instance = %inst.id, address = %meta.address, "login failed: wrong passphrase");
@@ -127,7 +127,7 @@ impl Auth {
                 "this login step has expired; enter your passphrase again".into(),
             ));
         }
-        self.check_throttle(&inst.id, &meta.address).await?;
+        let _attempt = self.check_throttle(&inst.id, &meta.address).await?;
         if let Err(e) = self.verify_second_factor(inst, code).await {
             self.record_failure(&inst.id, &meta.address).await?;
             return Err(e);
@@ -188,7 +188,7 @@ impl Auth {
             .passphrase_hash
             .as_deref()
             .ok_or(AuthError::NotOnboarded)?;
-        self.check_throttle(&inst.id, address).await?;
+        let _attempt = self.check_throttle(&inst.id, address).await?;
         if !passphrase::verify(current, stored).await? {
             self.record_failure(&inst.id, address).await?;
             return Err(AuthError::WrongPassphrase);

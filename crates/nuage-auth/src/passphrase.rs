@@ -7,6 +7,10 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 
 pub const MIN_CHARS: usize = 10;
+
+/// Hashes computed at once: each takes 19 MiB, so a burst of logins must
+/// queue rather than take gigabytes.
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 pub const MAX_BYTES: usize = 1024;
 
 fn hasher() -> Argon2<'static> {
@@ -31,6 +35,10 @@ pub fn check_strength(p: &str) -> Result<(), AuthError> {
 
 /// Hashes on a blocking thread: argon2 takes tens of milliseconds of CPU.
 pub async fn hash(p: &str) -> Result<String, AuthError> {
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
     let p = p.to_owned();
     tokio::task::spawn_blocking(move || hash_blocking(&p))
         .await
@@ -49,6 +57,10 @@ pub async fn verify(p: &str, stored: &str) -> Result<bool, AuthError> {
     if p.len() > MAX_BYTES {
         return Ok(false);
     }
+    let _slot = SLOTS
+        .acquire()
+        .await
+        .map_err(|e| AuthError::Hash(e.to_string()))?;
     let (p, stored) = (p.to_owned(), stored.to_owned());
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored).map_err(|e| AuthError::Hash(e.to_string()))?;

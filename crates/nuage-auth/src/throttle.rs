@@ -6,6 +6,7 @@
 use crate::{Auth, AuthConfig, AuthError};
 use nuage_core::InstanceId;
 use nuage_store::now_ms;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The wait imposed after `failures` failures, when `free` are allowed.
@@ -21,17 +22,37 @@ pub fn delay(cfg: &AuthConfig, failures: i64, free: i64) -> Duration {
 
 pub(crate) const INSTANCE_KEY: &str = "*";
 
+/// Held while one login attempt is checked and its outcome recorded.
+pub(crate) struct AttemptGuard(
+    #[expect(
+        dead_code,
+        reason = "held for its Drop: the lock is released when the attempt is recorded"
+    )]
+    tokio::sync::OwnedMutexGuard<()>,
+);
+
 pub(crate) fn address_key(address: &str) -> String {
     format!("ip:{address}")
 }
 
 impl Auth {
     /// Refuses an attempt made before the current delay has passed.
+    /// Waits for this instance's attempt lock, then refuses an attempt made
+    /// before the current delay has passed. The caller keeps the returned
+    /// guard until it has recorded the outcome.
     pub(crate) async fn check_throttle(
         &self,
         inst: &InstanceId,
         address: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<AttemptGuard, AuthError> {
+        let lock = {
+            let mut map = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
+            if map.len() > 10_000 {
+                map.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            map.entry(inst.clone()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
         let now = now_ms();
         let cfg = self.config();
         let mut wait_ms = 0i64;
@@ -48,7 +69,7 @@ impl Auth {
                 retry_after_secs: (wait_ms as u64).div_ceil(1000),
             });
         }
-        Ok(())
+        Ok(AttemptGuard(guard))
     }
 
     pub(crate) async fn record_failure(

@@ -91,7 +91,7 @@ impl Auth {
         if !inst.totp_enabled {
             return Err(AuthError::Invalid("two-factor login is not on".into()));
         }
-        self.check_throttle(&inst.id, address).await?;
+        let _attempt = self.check_throttle(&inst.id, address).await?;
         if let Err(e) = self.verify_second_factor(inst, code).await {
             self.record_failure(&inst.id, address).await?;
             return Err(e);

@@ -7,7 +7,10 @@ use common::{PASSPHRASE, Server};
 use reqwest::StatusCode;
 use std::time::Duration;
 
-scenarios!(a_guesser_is_slowed_down_and_the_owner_still_gets_in);
+scenarios!(
+    a_guesser_is_slowed_down_and_the_owner_still_gets_in,
+    a_burst_of_guesses_at_once_gets_no_more_tries,
+);
 
 async fn a_guesser_is_slowed_down_and_the_owner_still_gets_in(server: Server) {
     server.onboard_owner().await;
@@ -49,4 +52,36 @@ async fn a_guesser_is_slowed_down_and_the_owner_still_gets_in(server: Server) {
     tokio::time::sleep(Duration::from_secs(wait)).await;
     owner.login_ok(PASSPHRASE).await;
     owner.instance_settings().await;
+}
+
+async fn a_burst_of_guesses_at_once_gets_no_more_tries(server: Server) {
+    server.onboard_owner().await;
+    // Twenty guesses sent at the same moment, each with its own form: only
+    // the five free failures are tried; the rest wait like sequential ones.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let guesser = server.browser();
+        let page = guesser.open("/auth/login").await;
+        tasks.push(tokio::spawn(async move {
+            let guess = format!("parallel wrong guess {i}");
+            guesser
+                .submit(&page, &[("passphrase", &guess)])
+                .await
+                .status
+        }));
+    }
+    let mut tried = 0;
+    let mut throttled = 0;
+    for t in tasks {
+        match t.await.expect("guess task") {
+            StatusCode::UNAUTHORIZED => tried += 1,
+            StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        (tried, throttled),
+        (5, 15),
+        "a burst must not pass the throttle before failures are counted"
+    );
 }

@@ -190,7 +190,8 @@ impl Db<'_> {
                                     .check_doc(Verb::Get, key, Some(&Value::Object(body.clone())))
                                     .is_err()
                             {
-                                rows.push(json!({"key": key, "error": "forbidden"}));
+                                // As if absent: existence is not revealed.
+                                rows.push(json!({"key": key, "error": "not_found"}));
                                 continue;
                             }
                             if h.deleted {
@@ -246,6 +247,8 @@ impl Db<'_> {
                 }
             }
         }
+        // A limited permission learns no count of what it cannot read.
+        let total = if limited { rows.len() as i64 } else { total };
         Ok(json!({"total_rows": total, "offset": q.skip.max(0), "rows": rows}))
     }
 }

@@ -297,6 +297,8 @@ impl Db<'_> {
                 Some(Value::Object(body))
             })
             .collect();
+        // A limited caller is told only about documents it may read.
+        let examined = if limited { docs.len() } else { examined };
         let result = find_in_memory(&docs, &indexes, &request)?;
         let mut out = json!({"docs": result.docs, "bookmark": result.bookmark});
         if let Some(w) = result.warning {

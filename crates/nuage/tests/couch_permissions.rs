@@ -77,6 +77,7 @@ async fn a_token_for_two_notes_sees_only_those_two(server: Server) {
         .await;
     assert_eq!(ids_of(&all["rows"], "id"), ["a", "b"]);
     assert!(!all.to_string().contains("secret"), "{all}");
+    assert_eq!(all["total_rows"], 2, "no count of the others: {all}");
     let c_rev = alice.doc(NOTES, "c").await["_rev"].clone();
     let asked = app
         .post(&path("_all_docs"), &json!({"keys": ["a", "c"]}))
@@ -99,10 +100,19 @@ async fn a_token_for_two_notes_sees_only_those_two(server: Server) {
     assert!(bulk["results"][1]["docs"][0]["ok"].is_null(), "{bulk}");
     assert!(!bulk.to_string().contains("secret"), "{bulk}");
     let found = app
-        .post(&path("_find"), &json!({"selector": {"text": {"$gt": ""}}}))
+        .post(
+            &path("_find"),
+            &json!({"selector": {"text": {"$gt": ""}}, "execution_stats": true}),
+        )
         .await
         .json_ok(StatusCode::OK);
     assert_eq!(ids_of(&found["docs"], "_id"), ["a", "b"]);
+    assert_eq!(
+        found["execution_stats"]["total_docs_examined"], 2,
+        "no count of the others: {found}"
+    );
+    let feed = app.changes(NOTES, "limit=1").await;
+    assert_eq!(feed["pending"], 0, "no count of the others: {feed}");
 
     // Nor how many other notes there are; nor which revisions they have.
     let seen = app.info(NOTES).await;

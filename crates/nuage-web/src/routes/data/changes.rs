@@ -362,7 +362,8 @@ impl Producer {
                 break;
             }
         }
-        let pending = if self.q.descending {
+        // Pending counts every change, so a limited permission is not told.
+        let pending = if self.q.descending || !db.reads_everything() {
             0
         } else {
             db.pending_after(since).await?

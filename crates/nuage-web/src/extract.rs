@@ -62,6 +62,8 @@ impl FromRequestParts<AppState> for ClientAddr {
 pub struct Authed {
     pub instance: Arc<InstanceCtx>,
     pub access: Access,
+    /// What it authenticated with, for answers that outlive the request.
+    pub credential: Option<HeldCredential>,
 }
 
 /// Reads the credential a request presents, in order of precedence.
@@ -124,7 +126,12 @@ impl FromRequestParts<AppState> for Authed {
         if via_cookie && !csrf_ok(&parts.method, &parts.headers) {
             return Err(ApiError::Csrf);
         }
-        Ok(Authed { instance, access })
+        let credential = HeldCredential::from_headers(&parts.headers);
+        Ok(Authed {
+            instance,
+            access,
+            credential,
+        })
     }
 }
 
@@ -218,6 +225,40 @@ fn body_rejection(status: StatusCode, text: String, wrong_type: bool) -> ApiErro
         ApiError::UnsupportedMediaType
     } else {
         ApiError::BadRequest(format!("the body could not be read: {text}"))
+    }
+}
+
+/// A request's credential, kept by long-lived answers (live feeds,
+/// WebSockets) so they can check it again and end once it is revoked or
+/// expired.
+#[derive(Clone, Debug)]
+pub enum HeldCredential {
+    Bearer(String),
+    /// The app password, already taken out of the Basic header.
+    Basic(String),
+    Session(String),
+}
+
+/// How often a long-lived answer checks its credential again.
+pub const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl HeldCredential {
+    pub fn from_headers(headers: &HeaderMap) -> Option<HeldCredential> {
+        match presented(headers)?.0 {
+            Presented::Bearer(t) => Some(HeldCredential::Bearer(t.to_owned())),
+            Presented::Basic(enc) => basic_password(enc).map(HeldCredential::Basic),
+            Presented::Session(c) => Some(HeldCredential::Session(c.to_owned())),
+        }
+    }
+
+    /// Is it still good on this instance?
+    pub async fn still_valid(&self, state: &AppState, inst: &nuage_core::InstanceId) -> bool {
+        let p = match self {
+            HeldCredential::Bearer(t) => Presented::Bearer(t),
+            HeldCredential::Basic(p) => Presented::Basic(p),
+            HeldCredential::Session(c) => Presented::Session(c),
+        };
+        state.auth.resolve(inst, p).await.is_ok()
     }
 }
 

@@ -13,6 +13,7 @@
 //! - server → `{"event":"error","payload":{"status","title","detail"}}`.
 
 use crate::extract::Authed;
+use crate::extract::{HeldCredential as Credential, RECHECK};
 use crate::instances::InstanceCtx;
 use crate::state::AppState;
 use axum::extract::State;
@@ -44,19 +45,7 @@ pub async fn upgrade(
         .get(axum::http::header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .is_none_or(|o| o.eq_ignore_ascii_case(&own_origin));
-    let credential = if by_cookie {
-        crate::cookies::get(&headers, crate::cookies::SESSION)
-            .map(|c| Credential::Session(c.to_owned()))
-    } else {
-        headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|t| Credential::Bearer(t.trim().to_owned()))
-    };
+    let credential = Credential::from_headers(&headers);
     let access = authed
         .ok()
         .filter(|_| !by_cookie || origin_ok)
@@ -65,17 +54,6 @@ pub async fn upgrade(
     ws.max_message_size(64 * 1024)
         .on_upgrade(move |socket| Session::new(state, inst.0, access, credential).run(socket))
 }
-
-/// What the socket authenticated with, checked again every few seconds so
-/// a revoked or expired credential stops receiving events.
-#[derive(Clone)]
-enum Credential {
-    Bearer(String),
-    Session(String),
-}
-
-/// How often a live socket's credential is checked again.
-const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Session {
     state: AppState,
@@ -238,16 +216,10 @@ impl Session {
 
     /// Is the socket's credential still good (not revoked, not expired)?
     async fn still_valid(&self) -> bool {
-        let presented = match &self.credential {
-            None => return self.access.is_none(),
-            Some(Credential::Bearer(t)) => Presented::Bearer(t),
-            Some(Credential::Session(c)) => Presented::Session(c),
-        };
-        self.state
-            .auth
-            .resolve(&self.instance.id, presented)
-            .await
-            .is_ok()
+        match &self.credential {
+            None => self.access.is_none(),
+            Some(c) => c.still_valid(&self.state, &self.instance.id).await,
+        }
     }
 
     async fn frame_for(&self, e: &DocEvent) -> Option<Message> {

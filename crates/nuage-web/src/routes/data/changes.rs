@@ -199,6 +199,7 @@ async fn changes(
         q,
         tx,
         stopping: state.stopping(),
+        held: c.credential.clone().map(|cred| (state.clone(), cred)),
     };
     tokio::spawn(async move {
         if let Err(e) = producer.run().await {
@@ -229,6 +230,9 @@ struct Producer {
     /// Server shutdown: a live feed ends (with its last_seq) instead of
     /// holding the graceful shutdown for as long as its timeout.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The credential, checked again every `RECHECK` while the feed waits:
+    /// a revoked or expired one ends the feed.
+    held: Option<(AppState, crate::extract::HeldCredential)>,
 }
 
 /// Why production stopped early: the client left, or the store failed.
@@ -331,7 +335,18 @@ impl Producer {
             }
             // Wait for a change of this doctype, sending heartbeats.
             let mut changed = false;
+            let mut revoked = false;
+            let mut checked = Instant::now();
             while !changed {
+                if checked.elapsed() >= crate::extract::RECHECK {
+                    checked = Instant::now();
+                    if let Some((state, cred)) = &self.held
+                        && !cred.still_valid(state, &self.inst).await
+                    {
+                        revoked = true;
+                        break;
+                    }
+                }
                 let now = Instant::now();
                 if now >= deadline {
                     break;
@@ -358,7 +373,7 @@ impl Producer {
                     Err(_) => {}
                 }
             }
-            if !changed {
+            if !changed || revoked {
                 break;
             }
         }

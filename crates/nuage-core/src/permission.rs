@@ -247,6 +247,26 @@ impl Access {
         }
     }
 
+    /// Can the id alone already refuse `verb` on document `id`? True when
+    /// every permission that could allow it lists ids and none lists this
+    /// one. Checking this before looking a document up means a refusal
+    /// never depends on whether the document exists.
+    pub fn refused_by_id(&self, doctype: &str, verb: Verb, id: &str) -> bool {
+        match &self.permissions {
+            Permissions::Owner => false,
+            Permissions::List(list) => list
+                .iter()
+                .filter(|p| p.verbs.contains(verb) && p.covers_doctype(doctype))
+                .all(|p| {
+                    let by_id = p.selector.as_deref().is_none_or(|s| s == "_id");
+                    by_id
+                        && p.values
+                            .as_ref()
+                            .is_some_and(|v| !v.iter().any(|x| x == id))
+                }),
+        }
+    }
+
     /// May this credential do `verb` on at least some documents of `doctype`?
     /// Used to filter lists and feeds down to what a limited permission covers.
     pub fn may_some(&self, doctype: &str, verb: Verb) -> bool {
@@ -345,6 +365,20 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn an_id_list_refuses_before_any_lookup_and_a_selector_cannot() {
+        let ids = access("io.nuage.files:GET:abc");
+        assert!(ids.refused_by_id("io.nuage.files", Verb::Get, "xyz"));
+        assert!(!ids.refused_by_id("io.nuage.files", Verb::Get, "abc"));
+        let sel = access("io.nuage.files:GET:dir1:dir_id");
+        assert!(
+            !sel.refused_by_id("io.nuage.files", Verb::Get, "xyz"),
+            "needs the body"
+        );
+        let both = access("io.nuage.files:GET:abc io.nuage.files:GET:dir1:dir_id");
+        assert!(!both.refused_by_id("io.nuage.files", Verb::Get, "xyz"));
     }
 
     #[test]

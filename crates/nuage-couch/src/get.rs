@@ -31,6 +31,16 @@ impl Db<'_> {
     pub async fn get(&self, id: &str, opts: &GetOptions) -> CouchResult<GetAnswer> {
         self.check_some(Verb::Get)?;
         crate::incoming::check_doc_id(id).map_err(|_| CouchError::missing())?;
+        // A refusal must not tell whether the document exists: an id list
+        // refuses before the lookup; a selector, which needs the body,
+        // answers an unreadable document as missing.
+        if self.access.refused_by_id(self.doctype, Verb::Get, id) {
+            return Err(nuage_core::Denied {
+                doctype: self.doctype.to_owned(),
+                verb: Verb::Get.as_str(),
+            }
+            .into());
+        }
         if let Some(open) = &opts.open_revs {
             return self
                 .open_revs(id, open, opts)
@@ -48,7 +58,8 @@ impl Db<'_> {
                 return Err(CouchError::deleted());
             }
             let body = parse_body(&head.body);
-            self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
+            self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
+                .map_err(|_| CouchError::missing())?;
             let doc = render::document(
                 &self.couch.blobs,
                 self.inst,
@@ -100,7 +111,8 @@ impl Db<'_> {
             return Ok(None);
         };
         let body = parse_body(&body);
-        self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
+        self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
+            .map_err(|_| CouchError::missing())?;
         let doc = render::document(
             &self.couch.blobs,
             self.inst,

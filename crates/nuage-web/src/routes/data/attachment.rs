@@ -1,27 +1,19 @@
 //! `GET/PUT/DELETE /data/{doctype}/{id}/{name}`: one attachment.
 
-use super::query::Params;
-use super::{Caller, couch_error, couch_result};
-use crate::state::AppState;
+use super::{Scope, couch_error, couch_result};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use std::collections::HashMap;
 
-type P = Path<(String, String, String)>;
-type Q = Query<HashMap<String, String>>;
-
-pub async fn get(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id, name)): P,
-    Query(q): Q,
-) -> Response {
+pub async fn get(s: Scope) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.get_attachment(&id, &name, Params(q).rev("rev")?.as_ref())
+        s.db()?
+            .get_attachment(
+                s.capture("id"),
+                s.capture("name"),
+                s.query.rev("rev")?.as_ref(),
+            )
             .await
     }
     .await;
@@ -61,30 +53,28 @@ pub async fn get(
     }
 }
 
-pub async fn put(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id, name)): P,
-    Query(q): Q,
-    headers: HeaderMap,
-    bytes: Bytes,
-) -> Response {
+pub async fn put(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_owned();
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        let p = Params(q);
-        let rev = match p.rev("rev")? {
+        let rev = match s.query.rev("rev")? {
             Some(r) => Some(r),
             None => headers
                 .get(header::IF_MATCH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| nuage_core::revs::Rev::parse(v.trim_matches('"'))),
         };
-        db.put_attachment(&id, &name, rev, &content_type, &bytes)
+        s.db()?
+            .put_attachment(
+                s.capture("id"),
+                s.capture("name"),
+                rev,
+                &content_type,
+                &bytes,
+            )
             .await
     }
     .await;
@@ -94,15 +84,10 @@ pub async fn put(
     )
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id, name)): P,
-    Query(q): Q,
-) -> Response {
+pub async fn delete(s: Scope) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.delete_attachment(&id, &name, Params(q).rev("rev")?)
+        s.db()?
+            .delete_attachment(s.capture("id"), s.capture("name"), s.query.rev("rev")?)
             .await
     }
     .await;

@@ -2,27 +2,17 @@
 //! `_ensure_full_commit`.
 
 use super::query::Params;
-use super::{Caller, couch_result, json_body};
-use crate::state::AppState;
+use super::{Scope, couch_result, json_body};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
 use nuage_couch::{AllDocsQuery, BulkGetItem, CouchError};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
-type Q = Query<HashMap<String, String>>;
-
-pub async fn bulk_docs(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-    bytes: Bytes,
-) -> Response {
+pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let db = s.db()?;
         let body = json_body(&bytes)?;
         let Some(Value::Array(docs)) = body.get("docs").cloned() else {
             return Err(CouchError::bad_request(
@@ -39,16 +29,10 @@ pub async fn bulk_docs(
     couch_result(StatusCode::CREATED, r)
 }
 
-pub async fn bulk_get(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-    Query(q): Q,
-    bytes: Bytes,
-) -> Response {
+pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        let p = Params(q);
+        let db = s.db()?;
+        let p = &s.query;
         let body = json_body(&bytes)?;
         let Some(Value::Array(docs)) = body.get("docs") else {
             return Err(CouchError::bad_request("Missing JSON list of 'docs'."));
@@ -89,14 +73,9 @@ pub async fn bulk_get(
     couch_result(StatusCode::OK, r)
 }
 
-pub async fn revs_diff(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-    bytes: Bytes,
-) -> Response {
+pub async fn revs_diff(s: Scope, bytes: Bytes) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let db = s.db()?;
         match json_body(&bytes)? {
             Value::Object(m) => db.revs_diff(m).await,
             _ => Err(CouchError::bad_request(
@@ -109,28 +88,16 @@ pub async fn revs_diff(
 }
 
 /// `_ensure_full_commit`: every acknowledged write is already durable.
-pub async fn ensure_full_commit(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-) -> Response {
-    let r = state
-        .couch
-        .db(&c.instance.id, &c.access, &doctype)
+pub async fn ensure_full_commit(s: Scope) -> Response {
+    let r = s
+        .db()
         .map(|_| json!({"ok": true, "instance_start_time": "0"}));
     couch_result(StatusCode::CREATED, r)
 }
 
-async fn all_docs(
-    state: AppState,
-    c: Caller,
-    doctype: String,
-    p: Params,
-    body_keys: Option<Value>,
-) -> Response {
-    let c = c.0;
+async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
+        let db = s.db()?;
         let keys_value = match body_keys {
             Some(k) => Some(k),
             None => p.json("keys")?,
@@ -164,23 +131,14 @@ async fn all_docs(
     couch_result(StatusCode::OK, r)
 }
 
-pub async fn all_docs_get(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(doctype): Path<String>,
-    Query(q): Q,
-) -> Response {
-    all_docs(s, c, doctype, Params(q), None).await
+pub async fn all_docs_get(s: Scope) -> Response {
+    let p = Params(s.query.0.clone());
+    all_docs(s, &p, None).await
 }
 
 /// POST: options may come in the body as well as the query string.
-pub async fn all_docs_post(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(doctype): Path<String>,
-    Query(mut q): Q,
-    bytes: Bytes,
-) -> Response {
+pub async fn all_docs_post(s: Scope, bytes: Bytes) -> Response {
+    let mut q = s.query.0.clone();
     let body = match json_body(&bytes) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {
@@ -198,5 +156,5 @@ pub async fn all_docs_post(
             q.insert(k, v.to_string());
         }
     }
-    all_docs(s, c, doctype, Params(q), keys).await
+    all_docs(s, &Params(q), keys).await
 }

@@ -7,16 +7,15 @@
 //! committed between the read and the wait is never missed.
 
 use super::query::Params;
-use super::{Caller, couch_error, json_body};
+use super::{Scope, couch_error, json_body};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nuage_core::{Access, InstanceId};
 use nuage_couch::{ChangesQuery, Couch, CouchError, Feed, Filter, Style};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -27,24 +26,11 @@ const PAGE: usize = 500;
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 const DEFAULT_HEARTBEAT_MS: u64 = 60_000;
 
-type Q = Query<HashMap<String, String>>;
-
-pub async fn get(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(doctype): Path<String>,
-    Query(q): Q,
-) -> Response {
-    changes(s, c, doctype, Params(q), None).await
+pub async fn get(s: Scope) -> Response {
+    changes(s, None).await
 }
 
-pub async fn post(
-    State(s): State<AppState>,
-    c: Caller,
-    Path(doctype): Path<String>,
-    Query(q): Q,
-    bytes: Bytes,
-) -> Response {
+pub async fn post(s: Scope, bytes: Bytes) -> Response {
     let body = if bytes.is_empty() {
         None
     } else {
@@ -53,7 +39,7 @@ pub async fn post(
             Err(e) => return couch_error(&e),
         }
     };
-    changes(s, c, doctype, Params(q), body).await
+    changes(s, body).await
 }
 
 /// `since`: a number, `now`, or a CouchDB-style `N-opaque` string.
@@ -155,20 +141,15 @@ fn parse_query(
     Ok((q, parse_since(p.str("since"))?))
 }
 
-async fn changes(
-    state: AppState,
-    Caller(c): Caller,
-    doctype: String,
-    p: Params,
-    body: Option<Value>,
-) -> Response {
-    let (mut q, since) = match parse_query(&p, body.as_ref()) {
+async fn changes(s: Scope, body: Option<Value>) -> Response {
+    let p = &s.query;
+    let (mut q, since) = match parse_query(p, body.as_ref()) {
         Ok(x) => x,
         Err(e) => return couch_error(&e),
     };
     // Check access and resolve `since=now` before answering 200.
     let start = {
-        let db = match state.couch.db(&c.instance.id, &c.access, &doctype) {
+        let db = match s.db() {
             Ok(db) => db,
             Err(e) => return couch_error(&e),
         };
@@ -192,14 +173,18 @@ async fn changes(
     };
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let producer = Producer {
-        couch: state.couch.clone(),
-        inst: c.instance.id.clone(),
-        access: c.access.clone(),
-        doctype,
+        couch: s.state().couch.clone(),
+        inst: s.caller.instance.id.clone(),
+        access: s.caller.access.clone(),
+        doctype: s.doctype.clone(),
         q,
         tx,
-        stopping: state.stopping(),
-        held: c.credential.clone().map(|cred| (state.clone(), cred)),
+        stopping: s.state().stopping(),
+        held: s
+            .caller
+            .credential
+            .clone()
+            .map(|cred| (s.state().clone(), cred)),
     };
     tokio::spawn(async move {
         if let Err(e) = producer.run().await {

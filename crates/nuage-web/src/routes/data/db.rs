@@ -1,10 +1,13 @@
-//! The doctype as a database: info, create, delete; the list of doctypes.
+//! The doctype as a database: info, create, delete, revs limit; the list
+//! of doctypes.
 
-use super::{Caller, couch_error, couch_result, json_response};
+use super::{Caller, Scope, couch_error, couch_result, json_body, json_response};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use nuage_couch::CouchError;
 use serde_json::json;
 
 /// `GET /data/`: CouchDB's welcome. The `uuid` is the instance's, stable:
@@ -30,71 +33,34 @@ pub async fn all_doctypes(State(state): State<AppState>, Caller(c): Caller) -> R
     }
 }
 
-pub async fn info(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-) -> Response {
-    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
-        Ok(db) => db.info().await,
-        Err(e) => Err(e),
-    };
-    couch_result(StatusCode::OK, r)
+pub async fn info(s: Scope) -> Response {
+    couch_result(StatusCode::OK, async { s.db()?.info().await }.await)
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-) -> Response {
-    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
-        Ok(db) => db.create().await.map(|()| json!({"ok": true})),
-        Err(e) => Err(e),
-    };
-    couch_result(StatusCode::CREATED, r)
+pub async fn create(s: Scope) -> Response {
+    let r = async { s.db()?.create().await }.await;
+    couch_result(StatusCode::CREATED, r.map(|()| json!({"ok": true})))
 }
 
-pub async fn delete(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-) -> Response {
-    let r = match state.couch.db(&c.instance.id, &c.access, &doctype) {
-        Ok(db) => db.delete().await.map(|()| json!({"ok": true})),
-        Err(e) => Err(e),
-    };
-    couch_result(StatusCode::OK, r)
+pub async fn delete(s: Scope) -> Response {
+    let r = async { s.db()?.delete().await }.await;
+    couch_result(StatusCode::OK, r.map(|()| json!({"ok": true})))
 }
 
-pub async fn revs_limit(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-) -> Response {
+pub async fn revs_limit(s: Scope) -> Response {
+    couch_result(
+        StatusCode::OK,
+        async { s.db()?.revs_limit().await }.await.map(|n| json!(n)),
+    )
+}
+
+pub async fn set_revs_limit(s: Scope, bytes: Bytes) -> Response {
     let r = async {
-        state
-            .couch
-            .db(&c.instance.id, &c.access, &doctype)?
-            .revs_limit()
-            .await
+        let limit = json_body(&bytes)?
+            .as_i64()
+            .ok_or_else(|| CouchError::bad_request("the body must be a number, such as 1000"))?;
+        s.db()?.set_revs_limit(limit).await
     }
     .await;
-    couch_result(StatusCode::OK, r.map(|n| json!(n)))
-}
-
-pub async fn set_revs_limit(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-    bytes: axum::body::Bytes,
-) -> Response {
-    let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        let limit = super::json_body(&bytes)?.as_i64().ok_or_else(|| {
-            nuage_couch::CouchError::bad_request("the body must be a number, such as 1000")
-        })?;
-        db.set_revs_limit(limit).await.map(|()| json!({"ok": true}))
-    }
-    .await;
-    couch_result(StatusCode::OK, r)
+    couch_result(StatusCode::OK, r.map(|()| json!({"ok": true})))
 }

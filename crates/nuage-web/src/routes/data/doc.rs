@@ -2,20 +2,17 @@
 //! design documents (stored, never executed) and `_local` documents.
 
 use super::query::Params;
-use super::{Caller, couch_error, couch_result, json_body, json_response};
-use crate::state::AppState;
+use super::{Scope, couch_error, couch_result, json_body, json_response};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
 use nuage_couch::{CouchError, GetAnswer, GetOptions, OpenRevs};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
-fn written(r: Result<(String, Rev), CouchError>) -> Response {
+fn written(status: StatusCode, r: Result<(String, Rev), CouchError>) -> Response {
     couch_result(
-        StatusCode::CREATED,
+        status,
         r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
     )
 }
@@ -34,12 +31,22 @@ fn get_options(p: &Params) -> Result<GetOptions, CouchError> {
     })
 }
 
-async fn get_doc(state: AppState, c: Caller, doctype: String, id: String, p: Params) -> Response {
-    let c = c.0;
+/// The document's id: the `{id}` capture, under `_design/` for design
+/// document routes.
+fn doc_id(s: &Scope, design: bool) -> String {
+    let id = s.capture("id");
+    if design {
+        format!("_design/{id}")
+    } else {
+        id.to_owned()
+    }
+}
+
+async fn get_doc(s: Scope, design: bool) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        let opts = get_options(&p)?;
-        db.get(&id, &opts).await
+        s.db()?
+            .get(&doc_id(&s, design), &get_options(&s.query)?)
+            .await
     }
     .await;
     match r {
@@ -49,140 +56,79 @@ async fn get_doc(state: AppState, c: Caller, doctype: String, id: String, p: Par
     }
 }
 
-async fn put_doc(
-    state: AppState,
-    c: Caller,
-    doctype: String,
-    id: String,
-    p: Params,
-    bytes: Bytes,
-) -> Response {
-    let c = c.0;
+async fn put_doc(s: Scope, design: bool, bytes: Bytes) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        let doc = json_body(&bytes)?;
-        let new_edits = p.flag_or("new_edits", true)?;
-        db.put(&id, doc, p.rev("rev")?, new_edits).await
-    }
-    .await;
-    written(r)
-}
-
-async fn delete_doc(
-    state: AppState,
-    c: Caller,
-    doctype: String,
-    id: String,
-    p: Params,
-) -> Response {
-    let c = c.0;
-    let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.delete_doc(&id, p.rev("rev")?).await
-    }
-    .await;
-    couch_result(
-        StatusCode::OK,
-        r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
-    )
-}
-
-pub async fn get(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    get_doc(s, c, doctype, id, Params(q)).await
-}
-
-pub async fn put(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    bytes: Bytes,
-) -> Response {
-    put_doc(s, c, doctype, id, Params(q), bytes).await
-}
-
-pub async fn delete(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    delete_doc(s, c, doctype, id, Params(q)).await
-}
-
-pub async fn get_design(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    get_doc(s, c, doctype, format!("_design/{id}"), Params(q)).await
-}
-
-pub async fn put_design(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    bytes: Bytes,
-) -> Response {
-    put_doc(s, c, doctype, format!("_design/{id}"), Params(q), bytes).await
-}
-
-pub async fn delete_design(
-    State(s): State<AppState>,
-    c: Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    delete_doc(s, c, doctype, format!("_design/{id}"), Params(q)).await
-}
-
-pub async fn post(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path(doctype): Path<String>,
-    bytes: Bytes,
-) -> Response {
-    let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.post(json_body(&bytes)?).await
-    }
-    .await;
-    written(r)
-}
-
-pub async fn get_local(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id)): Path<(String, String)>,
-) -> Response {
-    let r = async {
-        state
-            .couch
-            .db(&c.instance.id, &c.access, &doctype)?
-            .get_local(&id)
+        let new_edits = s.query.flag_or("new_edits", true)?;
+        s.db()?
+            .put(
+                &doc_id(&s, design),
+                json_body(&bytes)?,
+                s.query.rev("rev")?,
+                new_edits,
+            )
             .await
     }
     .await;
-    couch_result(StatusCode::OK, r)
+    written(StatusCode::CREATED, r)
 }
 
-pub async fn put_local(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-    bytes: Bytes,
-) -> Response {
+async fn delete_doc(s: Scope, design: bool) -> Response {
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.put_local(&id, json_body(&bytes)?, q.get("rev").cloned())
+        s.db()?
+            .delete_doc(&doc_id(&s, design), s.query.rev("rev")?)
+            .await
+    }
+    .await;
+    written(StatusCode::OK, r)
+}
+
+pub async fn get(s: Scope) -> Response {
+    get_doc(s, false).await
+}
+
+pub async fn put(s: Scope, bytes: Bytes) -> Response {
+    put_doc(s, false, bytes).await
+}
+
+pub async fn delete(s: Scope) -> Response {
+    delete_doc(s, false).await
+}
+
+pub async fn get_design(s: Scope) -> Response {
+    get_doc(s, true).await
+}
+
+pub async fn put_design(s: Scope, bytes: Bytes) -> Response {
+    put_doc(s, true, bytes).await
+}
+
+pub async fn delete_design(s: Scope) -> Response {
+    delete_doc(s, true).await
+}
+
+pub async fn post(s: Scope, bytes: Bytes) -> Response {
+    written(
+        StatusCode::CREATED,
+        async { s.db()?.post(json_body(&bytes)?).await }.await,
+    )
+}
+
+pub async fn get_local(s: Scope) -> Response {
+    couch_result(
+        StatusCode::OK,
+        async { s.db()?.get_local(s.capture("id")).await }.await,
+    )
+}
+
+pub async fn put_local(s: Scope, bytes: Bytes) -> Response {
+    let id = s.capture("id");
+    let r = async {
+        s.db()?
+            .put_local(
+                id,
+                json_body(&bytes)?,
+                s.query.str("rev").map(str::to_owned),
+            )
             .await
     }
     .await;
@@ -192,15 +138,12 @@ pub async fn put_local(
     )
 }
 
-pub async fn delete_local(
-    State(state): State<AppState>,
-    Caller(c): Caller,
-    Path((doctype, id)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+pub async fn delete_local(s: Scope) -> Response {
+    let id = s.capture("id");
     let r = async {
-        let db = state.couch.db(&c.instance.id, &c.access, &doctype)?;
-        db.delete_local(&id, q.get("rev").cloned()).await
+        s.db()?
+            .delete_local(id, s.query.str("rev").map(str::to_owned))
+            .await
     }
     .await;
     couch_result(

@@ -118,6 +118,69 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// What every `/data/{doctype}/…` handler starts from: the authenticated
+/// caller, the doctype and other captures of the path, and the query
+/// string (CouchDB's JSON-encoded parameters).
+pub struct Scope {
+    state: AppState,
+    pub caller: Authed,
+    pub doctype: String,
+    captures: Vec<(String, String)>,
+    pub query: query::Params,
+}
+
+impl Scope {
+    /// The doctype as the caller may see it.
+    pub fn db(&self) -> Result<nuage_couch::Db<'_>, CouchError> {
+        self.state
+            .couch
+            .db(&self.caller.instance.id, &self.caller.access, &self.doctype)
+    }
+
+    /// Another capture of the path (`id`, `name`, `ddoc`…), or "".
+    pub fn capture(&self, name: &str) -> &str {
+        self.captures
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let captures: Vec<(String, String)> = raw
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let doctype = captures
+            .iter()
+            .find(|(k, _)| k == "doctype")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let query = query::Params(
+            url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        );
+        Ok(Scope {
+            state: state.clone(),
+            caller,
+            doctype,
+            captures,
+            query,
+        })
+    }
+}
+
 /// Maps the web layer's errors (authentication, CSRF, unknown host) to
 /// CouchDB's shape.
 fn api_to_couch(e: ApiError) -> Response {

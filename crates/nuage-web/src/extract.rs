@@ -62,8 +62,6 @@ impl FromRequestParts<AppState> for ClientAddr {
 pub struct Authed {
     pub instance: Arc<InstanceCtx>,
     pub access: Access,
-    /// What it authenticated with, for answers that outlive the request.
-    pub credential: Option<HeldCredential>,
 }
 
 /// Reads the credential a request presents, in order of precedence.
@@ -126,12 +124,7 @@ impl FromRequestParts<AppState> for Authed {
         if via_cookie && !csrf_ok(&parts.method, &parts.headers) {
             return Err(ApiError::Csrf);
         }
-        let credential = HeldCredential::from_headers(&parts.headers);
-        Ok(Authed {
-            instance,
-            access,
-            credential,
-        })
+        Ok(Authed { instance, access })
     }
 }
 

@@ -10,7 +10,7 @@ use super::query::Params;
 use super::{Scope, couch_error, json_body};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nuage_core::{Access, InstanceId};
 use nuage_couch::{ChangesQuery, Couch, CouchError, Feed, Filter, Style};
@@ -26,11 +26,13 @@ const PAGE: usize = 500;
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 const DEFAULT_HEARTBEAT_MS: u64 = 60_000;
 
-pub async fn get(s: Scope) -> Response {
-    changes(s, None).await
+// Only live feeds outlive their request, so only they keep the credential
+// (to check it again); other handlers never copy it.
+pub async fn get(s: Scope, headers: HeaderMap) -> Response {
+    changes(s, &headers, None).await
 }
 
-pub async fn post(s: Scope, bytes: Bytes) -> Response {
+pub async fn post(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
     let body = if bytes.is_empty() {
         None
     } else {
@@ -39,7 +41,7 @@ pub async fn post(s: Scope, bytes: Bytes) -> Response {
             Err(e) => return couch_error(&e),
         }
     };
-    changes(s, body).await
+    changes(s, &headers, body).await
 }
 
 /// `since`: a number, `now`, or a CouchDB-style `N-opaque` string.
@@ -141,7 +143,7 @@ fn parse_query(
     Ok((q, parse_since(p.str("since"))?))
 }
 
-async fn changes(s: Scope, body: Option<Value>) -> Response {
+async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response {
     let p = &s.query;
     let (mut q, since) = match parse_query(p, body.as_ref()) {
         Ok(x) => x,
@@ -180,10 +182,7 @@ async fn changes(s: Scope, body: Option<Value>) -> Response {
         q,
         tx,
         stopping: s.state().stopping(),
-        held: s
-            .caller
-            .credential
-            .clone()
+        held: crate::extract::HeldCredential::from_headers(headers)
             .map(|cred| (s.state().clone(), cred)),
     };
     tokio::spawn(async move {

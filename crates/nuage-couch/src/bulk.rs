@@ -16,6 +16,10 @@ pub struct BulkGetItem {
     pub atts_since: Vec<Rev>,
 }
 
+/// Documents one `_bulk_get` asks for at most (CouchDB's
+/// `max_bulk_get_count`).
+pub const MAX_BULK_GET: usize = 10_000;
+
 impl Db<'_> {
     /// `POST /_revs_diff`: which of these revisions are we missing?
     pub async fn revs_diff(&self, asked: Map<String, Value>) -> CouchResult<Value> {
@@ -88,6 +92,16 @@ impl Db<'_> {
         latest: bool,
     ) -> CouchResult<Value> {
         self.check_some(Verb::Get)?;
+        if items.len() > MAX_BULK_GET {
+            return Err(CouchError::new(
+                413,
+                "max_bulk_get_count_exceeded",
+                format!(
+                    "a _bulk_get request asks for at most {MAX_BULK_GET} documents (this one asks for {}); ask in smaller batches",
+                    items.len()
+                ),
+            ));
+        }
         let store = &self.couch.store;
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let trees = store.rev_trees(self.inst, self.doctype, &ids).await?;
@@ -120,6 +134,18 @@ impl Db<'_> {
             if revs.is_empty() {
                 docs.push(missing(json!("undefined")));
             }
+            // A limited caller learns nothing of a document outside its
+            // permission, not even its revisions: it reads as missing, with
+            // exactly what a missing document's answer would carry.
+            let asked = || {
+                json!(
+                    item.rev
+                        .as_ref()
+                        .map_or("undefined".to_owned(), ToString::to_string)
+                )
+            };
+            let mut hidden = 0;
+            let count = revs.len();
             for rev in revs {
                 let (Some(tree), Some(body)) = (tree, bodies.get(&(item.id.clone(), rev.clone())))
                 else {
@@ -132,8 +158,11 @@ impl Db<'_> {
                 } else {
                     self.check_doc(Verb::Get, &item.id, Some(&Value::Object(body.clone())))
                 };
-                if let Err(e) = allowed {
-                    docs.push(json!({"error": {"id": item.id, "rev": rev.to_string(), "error": e.error, "reason": e.reason}}));
+                if allowed.is_err() {
+                    hidden += 1;
+                    if hidden == count {
+                        docs.push(missing(asked()));
+                    }
                     continue;
                 }
                 let deleted = tree.get(&rev).is_some_and(|n| n.deleted);

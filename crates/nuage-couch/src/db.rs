@@ -60,23 +60,13 @@ impl Db<'_> {
     /// right to delete the whole doctype.
     pub async fn delete(&self) -> CouchResult<()> {
         self.check_all(Verb::Delete)?;
-        // Its Mango SQL indexes go with it.
-        let indexes = self.indexes().await?;
+        // Its index entries go with it (nuage-store `delete_doctype`).
         if self
             .couch
             .store
             .delete_doctype(self.inst, self.doctype)
             .await?
         {
-            for index in &indexes {
-                let fields: Vec<Vec<String>> = index
-                    .fields
-                    .iter()
-                    .map(|f| f.path.segments().to_vec())
-                    .collect();
-                let name = nuage_store::Store::mango_index_name(self.inst, self.doctype, &fields);
-                self.couch.store.drop_mango_index(&name).await?;
-            }
             tracing::info!(instance = %self.inst, doctype = self.doctype, "doctype deleted");
             Ok(())
         } else {

@@ -1,10 +1,14 @@
 //! Mango: `_index` (create, list, delete), `_find` and `_explain`.
 //!
 //! Indexes live where CouchDB keeps them, in design documents with
-//! `"language": "query"`, so they replicate with the data; each also gets a
-//! real SQL expression index (nuage-store `ensure_mango_index`). A query
-//! reads the candidates the SQL index narrows to, and nuage-mango's
-//! reference pipeline (`find_in_memory`) gives the exact CouchDB answer.
+//! `"language": "query"`, so they replicate with the data; the store derives
+//! from them the index entries it maintains (nuage-store `docs/indexes.rs`),
+//! in shared tables, without DDL. A query reads only the key ranges its
+//! selector needs (nuage-mango `index_ranges`), page by page in index order,
+//! applies the exact selector to each document and stops once it has its
+//! page: the work follows the rows returned, not the doctype's size. Until
+//! a new index is built, the query scans (correct, slower), and says so in
+//! `_explain`.
 
 use crate::Db;
 use crate::attachments::BLOB_KEY;
@@ -12,83 +16,62 @@ use crate::error::{CouchError, CouchResult};
 use crate::render::parse_body;
 use nuage_core::Verb;
 use nuage_mango::{
-    Condition, FindRequest, IndexChoice, IndexDefinition, MangoError, QueryPlan, Selector,
-    all_docs_index_json, choose_index, find_in_memory,
+    Bookmark, Direction, FindRequest, IndexChoice, IndexDefinition, KeyRange, MangoError,
+    NO_BOOKMARK, QueryPlan, all_docs_index_json, choose_index, encode_key, find_in_memory,
+    index_ranges, project, query_indexes,
 };
-use nuage_store::{AllDocsQuery, FieldEq, FieldOp};
+use nuage_store::{AllDocsQuery, DocHead, IndexScan};
 use serde_json::{Map, Value, json};
+use std::cmp::Ordering;
 use std::time::Instant;
+
+/// Rows read per page of a scan, at first and at most.
+const FIRST_PAGE: usize = 25;
+const MAX_PAGE: usize = 1000;
+/// Documents a POST `_index` indexes before answering; a bigger doctype's
+/// index is built in the background.
+const INLINE_BUILD_DOCS: i64 = 5000;
+
+/// How a query reads its rows.
+enum Source<'i> {
+    /// `_all_docs` in raw id order.
+    AllDocs,
+    /// A built json index: these key ranges, in order.
+    Index(&'i IndexDefinition, Vec<KeyRange>),
+    /// A json index still being built: every document, then sorted in
+    /// memory as the index would have them.
+    Building(&'i IndexDefinition, u8),
+}
+
+/// What a scan found.
+#[derive(Default)]
+struct Found {
+    docs: Vec<Value>,
+    last: Option<(Vec<Value>, String)>,
+    keys_examined: usize,
+    docs_examined: usize,
+}
+
+/// A stored document as `_find` shows it (blob keys are ours, not the
+/// client's).
+fn find_doc(h: &DocHead) -> Value {
+    let mut body = parse_body(&h.body);
+    if let Some(Value::Object(atts)) = body.get_mut("_attachments") {
+        for meta in atts.values_mut() {
+            if let Value::Object(m) = meta {
+                m.remove(BLOB_KEY);
+            }
+        }
+    }
+    body.insert("_id".into(), json!(h.id));
+    body.insert("_rev".into(), json!(h.rev.to_string()));
+    Value::Object(body)
+}
 
 impl From<MangoError> for CouchError {
     fn from(e: MangoError) -> Self {
         CouchError::new(e.status(), e.error(), e.reason())
     }
-}
-
-/// Conditions on the leading fields of the chosen index, from the top-level
-/// conjunction of the selector: what SQL can narrow on without ever
-/// excluding a match (scalar `$eq`, which Mango compares exactly, then a
-/// numeric lower bound).
-fn index_equalities(selector: &Selector, plan: &QueryPlan<'_>) -> Vec<FieldEq> {
-    let IndexChoice::Json(index) = plan.index else {
-        return Vec::new();
-    };
-    let top: Vec<&Selector> = match selector {
-        Selector::And(all) => all.iter().collect(),
-        other => vec![other],
-    };
-    let mut out = Vec::new();
-    for field in &index.fields {
-        let eq = top.iter().find_map(|s| match s {
-            Selector::Field {
-                path,
-                condition: Condition::Eq(v),
-            } if *path == field.path && (v.is_string() || v.is_number() || v.is_boolean()) => {
-                Some(v.clone())
-            }
-            _ => None,
-        });
-        match eq {
-            Some(value) => out.push(FieldEq {
-                path: field.path.segments().to_vec(),
-                value,
-                op: FieldOp::Eq,
-            }),
-            None => {
-                // After the equalities, one lower bound on a number can
-                // narrow a range (the store applies it where it keeps a
-                // superset). Only a prefix of the index's columns helps.
-                let range = top.iter().find_map(|s| match s {
-                    Selector::Field {
-                        path,
-                        condition: Condition::Gt(v),
-                    } if *path == field.path && v.is_number() => Some((FieldOp::Gt, v.clone())),
-                    Selector::Field {
-                        path,
-                        condition: Condition::Gte(v),
-                    } if *path == field.path && v.is_number() => Some((FieldOp::Gte, v.clone())),
-                    _ => None,
-                });
-                if let Some((op, value)) = range {
-                    out.push(FieldEq {
-                        path: field.path.segments().to_vec(),
-                        value,
-                        op,
-                    });
-                }
-                break;
-            }
-        }
-    }
-    out
-}
-
-fn segments(index: &IndexDefinition) -> Vec<Vec<String>> {
-    index
-        .fields
-        .iter()
-        .map(|f| f.path.segments().to_vec())
-        .collect()
 }
 
 /// The design document's `views` entry for an index, in CouchDB's shape.
@@ -122,27 +105,11 @@ impl Db<'_> {
             .all_docs(self.inst, self.doctype, &q)
             .await?
         {
-            let body = parse_body(&head.body);
-            if body.get("language").and_then(Value::as_str) != Some("query") {
-                continue;
+            let (found, skipped) = query_indexes(&head.id, &Value::Object(parse_body(&head.body)));
+            for s in skipped {
+                tracing::warn!(view = %s, "ignoring an unreadable query index");
             }
-            let Some(Value::Object(views)) = body.get("views") else {
-                continue;
-            };
-            for (name, view) in views {
-                let Some(def) = view.pointer("/options/def") else {
-                    continue;
-                };
-                let parsed = IndexDefinition::parse(
-                    &json!({"index": def, "ddoc": head.id, "name": name, "type": "json"}),
-                );
-                match parsed {
-                    Ok(i) => out.push(i),
-                    Err(e) => {
-                        tracing::warn!(ddoc = %head.id, view = %name, error = %e.reason(), "ignoring an unreadable query index")
-                    }
-                }
-            }
+            out.extend(found);
         }
         out.sort_by(|a, b| {
             (a.ddoc.as_str(), a.name.as_str()).cmp(&(b.ddoc.as_str(), b.name.as_str()))
@@ -150,18 +117,34 @@ impl Db<'_> {
         Ok(out)
     }
 
+    /// Builds the doctype's new indexes now, up to a budget; what is left
+    /// is the background builder's.
+    async fn build_inline(&self) -> CouchResult<()> {
+        let mut budget = INLINE_BUILD_DOCS;
+        while budget > 0 {
+            let left = self
+                .couch
+                .store
+                .build_step(self.inst, self.doctype, nuage_store::BUILD_STEP_DOCS)
+                .await?;
+            if left == 0 {
+                break;
+            }
+            budget -= nuage_store::BUILD_STEP_DOCS;
+        }
+        Ok(())
+    }
+
     /// `POST /_index`.
     pub async fn create_index(&self, body: Value) -> CouchResult<Value> {
-        self.check_some(Verb::Post)?;
+        // The index is maintained for every document of the doctype: it
+        // needs the whole doctype (as writing its design document does).
+        self.check_all(Verb::Post)?;
         let index = IndexDefinition::parse(&body)?;
         let existing = self.indexes().await?;
         if existing.iter().any(|i| {
             i.ddoc == index.ddoc && i.name == index.name && i.def_json() == index.def_json()
         }) {
-            self.couch
-                .store
-                .ensure_mango_index(self.inst, self.doctype, &segments(&index))
-                .await?;
             return Ok(json!({"result": "exists", "id": index.ddoc, "name": index.name}));
         }
         // Add the view to the design document (creating it if needed).
@@ -193,10 +176,7 @@ impl Db<'_> {
             ddoc.insert("_rev".into(), json!(r.to_string()));
         }
         self.put(&ddoc_id, Value::Object(ddoc), None, true).await?;
-        self.couch
-            .store
-            .ensure_mango_index(self.inst, self.doctype, &segments(&index))
-            .await?;
+        self.build_inline().await?;
         tracing::info!(instance = %self.inst, doctype = self.doctype, ddoc = %ddoc_id, name = %index.name, "Mango index created");
         Ok(json!({"result": "created", "id": ddoc_id, "name": index.name}))
     }
@@ -211,16 +191,16 @@ impl Db<'_> {
 
     /// `DELETE /_index/{ddoc}/json/{name}`.
     pub async fn delete_index(&self, ddoc: &str, name: &str) -> CouchResult<Value> {
-        self.check_some(Verb::Delete)?;
+        self.check_all(Verb::Delete)?;
         let ddoc_id = if ddoc.starts_with("_design/") {
             ddoc.to_owned()
         } else {
             format!("_design/{ddoc}")
         };
         let indexes = self.indexes().await?;
-        let Some(index) = indexes.iter().find(|i| i.ddoc == ddoc_id && i.name == name) else {
+        if !indexes.iter().any(|i| i.ddoc == ddoc_id && i.name == name) {
             return Err(CouchError::not_found("Index not found"));
-        };
+        }
         let head = self
             .couch
             .store
@@ -242,15 +222,162 @@ impl Db<'_> {
             body.insert("_rev".into(), json!(head.rev.to_string()));
             self.put(&ddoc_id, Value::Object(body), None, true).await?;
         }
-        let fields = segments(index);
-        if !indexes
-            .iter()
-            .any(|i| !(i.ddoc == ddoc_id && i.name == name) && segments(i) == fields)
-        {
-            let sql_name = nuage_store::Store::mango_index_name(self.inst, self.doctype, &fields);
-            self.couch.store.drop_mango_index(&sql_name).await?;
-        }
+        // The store drops the index's entries with the design document's
+        // change, unless another design document defines the same index.
         Ok(json!({"ok": true}))
+    }
+
+    /// How `plan` reads its rows, given the state of the index builds.
+    async fn source<'i>(
+        &self,
+        plan: &QueryPlan<'i>,
+        request: &FindRequest,
+    ) -> CouchResult<Source<'i>> {
+        let IndexChoice::Json(index) = plan.index else {
+            return Ok(Source::AllDocs);
+        };
+        let builds = self
+            .couch
+            .store
+            .index_builds(self.inst, self.doctype)
+            .await?;
+        Ok(match builds.get(&index.entries_id()) {
+            Some(b) if b.ready() => Source::Index(index, index_ranges(&request.selector, index)),
+            Some(b) => Source::Building(index, b.percent()),
+            // Registered with the design document's write; missing only
+            // for a moment, or if the definition could not be registered.
+            None => Source::Building(index, 0),
+        })
+    }
+
+    /// Reads rows in the plan's order and keeps the page: the bookmark's
+    /// successors that the caller may read and the selector matches, after
+    /// `skip`, up to `limit`. Stops as soon as the page is full.
+    async fn scan(
+        &self,
+        request: &FindRequest,
+        plan: &QueryPlan<'_>,
+        source: &Source<'_>,
+    ) -> CouchResult<Found> {
+        let limited = !self.sees_all(Verb::Get);
+        let descending = plan.direction == Direction::Desc;
+        let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
+        let mut skip = usize::try_from(request.skip).unwrap_or(usize::MAX);
+        let mut found = Found::default();
+        if limit == 0 {
+            return Ok(found);
+        }
+        let mut page = (skip.saturating_add(limit).saturating_add(1)).clamp(FIRST_PAGE, MAX_PAGE);
+        // Keeps a row if it belongs to the page; true once the page is full.
+        let mut keep = |found: &mut Found, key: Vec<Value>, id: &str, doc: Value| -> bool {
+            if limited && self.check_doc(Verb::Get, id, Some(&doc)).is_err() {
+                return false;
+            }
+            found.docs_examined += 1;
+            if let Some(mark) = &request.bookmark {
+                let position = mark.compare_row(&key, id);
+                let after = match plan.direction {
+                    Direction::Asc => position == Ordering::Greater,
+                    Direction::Desc => position == Ordering::Less,
+                };
+                if !after {
+                    return false;
+                }
+            }
+            if !request.selector.matches(&doc) {
+                return false;
+            }
+            if skip > 0 {
+                skip -= 1;
+                return false;
+            }
+            found.docs.push(match &request.fields {
+                Some(fields) => project(&doc, fields),
+                None => doc,
+            });
+            found.last = Some((key, id.to_owned()));
+            found.docs.len() >= limit
+        };
+        match source {
+            Source::AllDocs => {
+                let mut start = request.bookmark.as_ref().map(|b| b.id.clone());
+                loop {
+                    let q = AllDocsQuery {
+                        start: start.clone(),
+                        descending,
+                        limit: Some(page as i64),
+                        ..Default::default()
+                    };
+                    let heads = self
+                        .couch
+                        .store
+                        .all_docs(self.inst, self.doctype, &q)
+                        .await?;
+                    let full = heads.len() == page;
+                    for h in &heads {
+                        if start.as_deref() == Some(h.id.as_str()) || h.id.starts_with("_design/") {
+                            continue;
+                        }
+                        if keep(&mut found, Vec::new(), &h.id, find_doc(h)) {
+                            return Ok(found);
+                        }
+                    }
+                    match heads.last() {
+                        Some(h) if full => start = Some(h.id.clone()),
+                        _ => return Ok(found),
+                    }
+                    page = (page * 2).min(MAX_PAGE);
+                }
+            }
+            Source::Index(index, ranges) => {
+                let entries_id = index.entries_id();
+                let resume = request
+                    .bookmark
+                    .as_ref()
+                    .map(|b| (encode_key(&b.key), b.id.clone()));
+                let ordered: Vec<&KeyRange> = if descending {
+                    ranges.iter().rev().collect()
+                } else {
+                    ranges.iter().collect()
+                };
+                for range in ordered {
+                    let mut after = resume.clone();
+                    loop {
+                        let scan = IndexScan {
+                            entries_id: &entries_id,
+                            start: &range.start,
+                            end: range.end.as_deref(),
+                            after: after.as_ref().map(|(k, id)| (k.as_slice(), id.as_str())),
+                            descending,
+                            limit: page as i64,
+                        };
+                        let rows = self
+                            .couch
+                            .store
+                            .scan_index(self.inst, self.doctype, &scan)
+                            .await?;
+                        found.keys_examined += rows.len();
+                        let full = rows.len() == page;
+                        for row in &rows {
+                            let doc = find_doc(&row.head);
+                            let Some(key) = index.key_of(&doc) else {
+                                continue;
+                            };
+                            if keep(&mut found, key, &row.head.id, doc) {
+                                return Ok(found);
+                            }
+                        }
+                        match rows.last() {
+                            Some(r) if full => after = Some((r.key.clone(), r.head.id.clone())),
+                            _ => break,
+                        }
+                        page = (page * 2).min(MAX_PAGE);
+                    }
+                }
+                Ok(found)
+            }
+            Source::Building(..) => Ok(found),
+        }
     }
 
     /// `POST /_find`.
@@ -260,54 +387,53 @@ impl Db<'_> {
         let request = FindRequest::parse(&body)?;
         let indexes = self.indexes().await?;
         let plan = choose_index(&indexes, &request)?;
-        let eqs = index_equalities(&request.selector, &plan);
-        let sql_index = match plan.index {
-            IndexChoice::Json(index) => {
-                self.couch
+        let source = self.source(&plan, &request).await?;
+        let (docs, bookmark, keys, examined) = match source {
+            Source::Building(..) => {
+                // The reference pipeline over every readable document.
+                let all = self
+                    .couch
                     .store
-                    .ensure_mango_index(self.inst, self.doctype, &segments(index))
-                    .await?
-            }
-            IndexChoice::AllDocs => None,
-        };
-        let candidates = self
-            .couch
-            .store
-            .find_candidates(self.inst, self.doctype, &eqs, sql_index.as_deref())
-            .await?;
-        let examined = candidates.len();
-        let limited = !self.sees_all(Verb::Get);
-        let docs: Vec<Value> = candidates
-            .into_iter()
-            .filter_map(|h| {
-                let mut body = parse_body(&h.body);
-                if let Some(Value::Object(atts)) = body.get_mut("_attachments") {
-                    for meta in atts.values_mut() {
-                        if let Value::Object(m) = meta {
-                            m.remove(BLOB_KEY);
+                    .all_docs(self.inst, self.doctype, &AllDocsQuery::default())
+                    .await?;
+                let limited = !self.sees_all(Verb::Get);
+                let docs: Vec<Value> = all
+                    .iter()
+                    .map(find_doc)
+                    .filter(|d| {
+                        !limited || {
+                            let id = d["_id"].as_str().unwrap_or_default();
+                            self.check_doc(Verb::Get, id, Some(d)).is_ok()
                         }
-                    }
-                }
-                let plain = Value::Object(body.clone());
-                if limited && self.check_doc(Verb::Get, &h.id, Some(&plain)).is_err() {
-                    return None;
-                }
-                body.insert("_id".into(), json!(h.id));
-                body.insert("_rev".into(), json!(h.rev.to_string()));
-                Some(Value::Object(body))
-            })
-            .collect();
-        // A limited caller is told only about documents it may read.
-        let examined = if limited { docs.len() } else { examined };
-        let result = find_in_memory(&docs, &indexes, &request)?;
-        let mut out = json!({"docs": result.docs, "bookmark": result.bookmark});
-        if let Some(w) = result.warning {
+                    })
+                    .collect();
+                let examined = docs.len();
+                let result = find_in_memory(&docs, &indexes, &request)?;
+                (result.docs, result.bookmark, 0, examined)
+            }
+            _ => {
+                let found = self.scan(&request, &plan, &source).await?;
+                let bookmark = match (found.last, &request.bookmark) {
+                    (Some((key, id)), _) => Bookmark { key, id }.encode(),
+                    (None, Some(given)) => given.encode(),
+                    (None, None) => NO_BOOKMARK.to_owned(),
+                };
+                (
+                    found.docs,
+                    bookmark,
+                    found.keys_examined,
+                    found.docs_examined,
+                )
+            }
+        };
+        let returned = docs.len();
+        let mut out = json!({"docs": docs, "bookmark": bookmark});
+        if let Some(w) = &plan.warning {
             out["warning"] = json!(w);
         }
         if request.execution_stats {
-            let returned = out["docs"].as_array().map_or(0, Vec::len);
             out["execution_stats"] = json!({
-                "total_keys_examined": if eqs.is_empty() { 0 } else { examined },
+                "total_keys_examined": keys,
                 "total_docs_examined": examined,
                 "total_quorum_docs_examined": 0,
                 "results_returned": returned,
@@ -317,32 +443,60 @@ impl Db<'_> {
         Ok(out)
     }
 
-    /// `POST /_explain`: the index chosen, and the SQL with the engine's
-    /// plan for it, so a person can see whether the index is used.
+    /// `POST /_explain`: the index chosen, the key ranges read, and the SQL
+    /// with the engine's plan for it, so a person can see that the index
+    /// is used (and whether it is still being built).
     pub async fn explain(&self, body: Value) -> CouchResult<Value> {
         self.check_some(Verb::Get)?;
         let request = FindRequest::parse(&body)?;
         let indexes = self.indexes().await?;
         let plan = choose_index(&indexes, &request)?;
-        let eqs = index_equalities(&request.selector, &plan);
-        let (index_json, sql_index) = match plan.index {
-            IndexChoice::Json(index) => (
-                index.to_json(),
-                self.couch
-                    .store
-                    .ensure_mango_index(self.inst, self.doctype, &segments(index))
-                    .await?,
-            ),
-            IndexChoice::AllDocs => (all_docs_index_json(), None),
+        let source = self.source(&plan, &request).await?;
+        let index_json = match plan.index {
+            IndexChoice::Json(index) => index.to_json(),
+            IndexChoice::AllDocs => all_docs_index_json(),
         };
-        let (sql, engine_plan) = self
-            .couch
-            .store
-            .explain_candidates(self.inst, self.doctype, &eqs, sql_index.as_deref())
-            .await?;
-        let uses_index = sql_index
-            .as_ref()
-            .is_some_and(|n| engine_plan.iter().any(|line| line.contains(n.as_str())));
+        let sql = match &source {
+            Source::Index(index, ranges) => {
+                let entries_id = index.entries_id();
+                let (query, engine_plan) = match ranges.first() {
+                    Some(first) => {
+                        let scan = IndexScan {
+                            entries_id: &entries_id,
+                            start: &first.start,
+                            end: first.end.as_deref(),
+                            after: None,
+                            descending: plan.direction == Direction::Desc,
+                            limit: FIRST_PAGE as i64,
+                        };
+                        self.couch
+                            .store
+                            .explain_scan(self.inst, self.doctype, &scan)
+                            .await?
+                    }
+                    None => (String::new(), Vec::new()),
+                };
+                let uses_index = engine_plan.iter().any(|l| {
+                    l.contains("index_entries_pkey") || l.contains("sqlite_autoindex_index_entries")
+                });
+                json!({
+                    "index": entries_id,
+                    "state": "ready",
+                    "ranges": ranges.len(),
+                    "query": query,
+                    "plan": engine_plan,
+                    "uses_index": uses_index || ranges.is_empty(),
+                })
+            }
+            Source::Building(index, percent) => json!({
+                "index": index.entries_id(),
+                "state": format!("building ({percent} %): the query reads every document until the index is built"),
+                "uses_index": false,
+            }),
+            Source::AllDocs => {
+                json!({"index": null, "state": "primary index", "uses_index": false})
+            }
+        };
         let fields = match &request.fields {
             Some(f) => json!(f.iter().map(ToString::to_string).collect::<Vec<_>>()),
             None => json!("all_fields"),
@@ -366,7 +520,7 @@ impl Db<'_> {
             "skip": request.skip,
             "fields": fields,
             "warning": plan.warning,
-            "sql": {"query": sql, "plan": engine_plan, "index": sql_index, "uses_index": uses_index},
+            "sql": sql,
         }))
     }
 }

@@ -42,6 +42,13 @@ pub fn check_doc_id(id: &str) -> CouchResult<()> {
     if id.len() > 2048 {
         return Err(illegal("Document id is longer than 2048 bytes"));
     }
+    // PostgreSQL's text cannot hold U+0000; refusing it on both engines
+    // keeps the same input giving the same answer everywhere.
+    if id.contains('\0') {
+        return Err(illegal(
+            "Document id must not contain the NUL character (U+0000); choose another id",
+        ));
+    }
     if id.starts_with('_') && !id.starts_with("_design/") {
         return Err(illegal(
             "Only reserved document ids may start with underscore.",

@@ -17,7 +17,24 @@ use std::collections::HashMap;
 /// The result of one document of a batch.
 pub type DocResult = Result<(String, Rev), (String, CouchError)>;
 
+/// Documents per `_bulk_docs` batch at most (CouchDB's
+/// `max_bulk_docs_count` setting, whose error this answers with).
+pub const MAX_BULK_DOCS: usize = 10_000;
+
 impl Db<'_> {
+    /// Refuses a caller who may write nothing in the doctype, before its
+    /// request body is even parsed.
+    pub fn ensure_may_write(&self) -> CouchResult<()> {
+        if [Verb::Post, Verb::Put, Verb::Delete]
+            .iter()
+            .any(|v| self.access.may_some(self.doctype, *v))
+        {
+            Ok(())
+        } else {
+            self.check_some(Verb::Post)
+        }
+    }
+
     /// `PUT /{doctype}/{id}` (`rev` from the query string if not in the body).
     pub async fn put(
         &self,
@@ -87,6 +104,17 @@ impl Db<'_> {
     /// `POST /{doctype}/_bulk_docs`: one result per document, in order.
     /// With `new_edits: false` CouchDB lists only failures.
     pub async fn bulk_docs(&self, docs: Vec<Value>, new_edits: bool) -> CouchResult<Vec<Value>> {
+        self.ensure_may_write()?;
+        if docs.len() > MAX_BULK_DOCS {
+            return Err(CouchError::new(
+                413,
+                "max_bulk_docs_count_exceeded",
+                format!(
+                    "a _bulk_docs batch holds at most {MAX_BULK_DOCS} documents (this one has {}); send it in smaller batches",
+                    docs.len()
+                ),
+            ));
+        }
         // CouchDB validates every document before writing any: one invalid
         // document refuses the whole batch (chttpd's _bulk_docs handler).
         let parsed: Vec<Result<Incoming, (String, CouchError)>> = docs
@@ -211,6 +239,14 @@ impl Db<'_> {
             && !verbs.contains(&content_verb)
         {
             verbs.push(content_verb);
+        }
+        // A design document defines indexes and (next) code that runs for
+        // the whole doctype: writing one needs the whole doctype, as
+        // `_index` does, whatever a limited permission's selector says.
+        if id.starts_with("_design/") {
+            for verb in &verbs {
+                self.check_all(*verb).map_err(fail)?;
+            }
         }
         for verb in verbs {
             if self.sees_all(verb) {

@@ -32,7 +32,7 @@ use icu_collator::CollatorBorrowed;
 use icu_collator::options::CollatorOptions;
 use serde_json::{Map, Number, Value};
 
-static ROOT: LazyLock<CollatorBorrowed<'static>> = LazyLock::new(|| {
+pub(crate) static ROOT: LazyLock<CollatorBorrowed<'static>> = LazyLock::new(|| {
     // Root locale, tertiary strength, non-ignorable punctuation: ICU's
     // defaults, which CouchDB keeps.
     CollatorBorrowed::try_new(Default::default(), CollatorOptions::default())

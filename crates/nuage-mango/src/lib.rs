@@ -17,24 +17,30 @@
 
 mod bookmark;
 mod collate;
+mod ddoc;
 mod error;
 mod fields;
 mod index;
+mod keys;
 mod memory;
 mod path;
 mod plan;
+mod ranges;
 mod request;
 mod selector;
 mod sort;
 
 pub use bookmark::{Bookmark, NIL as NO_BOOKMARK};
 pub use collate::{collate, collate_raw, collate_strings};
+pub use ddoc::query_indexes;
 pub use error::MangoError;
 pub use fields::{parse_fields, project};
 pub use index::{IndexDefinition, all_docs_index_json};
+pub use keys::{encode_key, encode_value};
 pub use memory::{FindResult, find_in_memory};
 pub use path::{FieldPath, Lookup};
 pub use plan::{IndexChoice, NO_INDEX_WARNING, QueryPlan, choose_index};
+pub use ranges::{KeyRange, index_ranges};
 pub use request::{DEFAULT_LIMIT, FindRequest, UseIndex};
 pub use selector::{Condition, Pattern, Selector, json_type, parse_selector};
 pub use sort::{Direction, SortField, direction, parse_sort, sort_docs, sort_to_json};

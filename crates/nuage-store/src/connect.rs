@@ -78,6 +78,7 @@ impl Store {
             events: EventBus::new(),
             url: url.into(),
             analyze: Default::default(),
+            index_wake: Default::default(),
             group: None,
         };
         migrate::run(&store).await?;

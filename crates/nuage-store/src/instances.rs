@@ -52,7 +52,9 @@ fn from_row(r: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
 }
 
 /// Tables holding an instance's rows, children first.
-const INSTANCE_TABLES: &[&str] = &[
+pub(crate) const INSTANCE_TABLES: &[&str] = &[
+    "index_entries",
+    "doc_indexes",
     "local_docs",
     "revs",
     "docs",

@@ -37,8 +37,8 @@ pub mod testing;
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
-    AllDocsQuery, ChangeRow, DocHead, DocWrite, DoctypeInfo, FieldEq, FieldOp, LocalDoc, RevRow,
-    WriteOutcome, sql_safe_path,
+    AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, IndexBuild,
+    IndexBuilder, IndexScan, LocalDoc, RevRow, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};
@@ -65,6 +65,8 @@ pub struct Store {
     events: EventBus,
     url: std::sync::Arc<str>,
     analyze: std::sync::Arc<analyze::AnalyzeSchedule>,
+    /// Woken when a write registers an index to build (docs/builder.rs).
+    index_wake: std::sync::Arc<tokio::sync::Notify>,
     /// SQLite only: the group-commit writer document writes go through.
     group: Option<std::sync::Arc<docs::group::GroupWriter>>,
 }

@@ -9,6 +9,7 @@ use sqlx::Executor;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_foundation.sql")),
     (2, include_str!("../migrations/0002_documents.sql")),
+    (3, include_str!("../migrations/0003_index_entries.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -20,13 +21,18 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         Engine::Sqlite => {}
     }
     let result = apply(store, &mut conn).await;
+    let result = match result {
+        Ok(from) if from < 3 => crate::docs::legacy::upgrade_to_entries(store).await,
+        other => other.map(|_| ()),
+    };
     if store.engine() == Engine::Postgres {
         conn.execute("SELECT pg_advisory_unlock(7436110)").await?;
     }
     result
 }
 
-async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
+/// Applies the missing migrations; returns the version found before.
+async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<i64> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS nuage_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
@@ -50,7 +56,9 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
         conn.execute(begin).await?;
         let step = async {
             let text = match store.engine() {
-                Engine::Postgres => sql.replace("/*BINARY*/", "COLLATE \"C\""),
+                Engine::Postgres => sql
+                    .replace("/*BINARY*/", "COLLATE \"C\"")
+                    .replace("/*BYTES*/BLOB", "BYTEA"),
                 Engine::Sqlite => sql.to_string(),
             };
             sqlx::raw_sql(sqlx::AssertSqlSafe(text))
@@ -75,5 +83,5 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(current)
 }

@@ -116,3 +116,56 @@ macro_rules! on_both_engines {
         }
     };
 }
+
+/// Counting what the store holds, for tests that prove a removal leaves
+/// nothing behind and that indexes cause no DDL.
+impl Store {
+    /// Rows of every per-instance table that belong to `inst`, by table.
+    pub async fn rows_of_instance(&self, inst: &crate::InstanceId) -> Vec<(&'static str, i64)> {
+        let mut out = Vec::new();
+        for table in crate::instances::INSTANCE_TABLES {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table} WHERE instance_id = $1"
+            )))
+            .bind(inst.as_str())
+            .fetch_one(self.pool())
+            .await
+            .expect("count rows");
+            out.push((*table, n));
+        }
+        out
+    }
+
+    /// How many SQL indexes the database has: requests must never add one.
+    pub async fn schema_index_count(&self) -> i64 {
+        let sql = match self.engine() {
+            Engine::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'",
+            Engine::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = 'public'",
+        };
+        sqlx::query_scalar(sql)
+            .fetch_one(self.pool())
+            .await
+            .expect("count indexes")
+    }
+
+    /// The index entries of a doctype: (index id, key, doc id), in order.
+    pub async fn index_entries_of(
+        &self,
+        inst: &crate::InstanceId,
+        doctype: &str,
+    ) -> Vec<(String, Vec<u8>, String)> {
+        use sqlx::Row;
+        sqlx::query(
+            "SELECT index_id, key, doc_id FROM index_entries WHERE instance_id = $1 AND doctype = $2 \
+             ORDER BY index_id, key, doc_id",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .fetch_all(self.pool())
+        .await
+        .expect("read entries")
+        .iter()
+        .map(|r| (r.get("index_id"), r.get("key"), r.get("doc_id")))
+        .collect()
+    }
+}

@@ -76,7 +76,7 @@ impl Store {
     pub async fn delete_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
         let _guard = self.write_guard().await;
         let mut tx = self.pool().begin().await?;
-        for table in ["local_docs", "revs", "docs"] {
+        for table in ["index_entries", "doc_indexes", "local_docs", "revs", "docs"] {
             sqlx::query(sql!(
                 "DELETE FROM {table} WHERE instance_id = $1 AND doctype = $2"
             ))

@@ -87,8 +87,8 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
         let copies: Vec<Vec<DocWrite>> = jobs.iter().map(|j| j.writes.clone()).collect();
         match commit_group(&store, &mut jobs).await {
             Ok(applied) => {
-                for (job, (outcomes, events, rows)) in jobs.into_iter().zip(applied) {
-                    store.after_commit(rows, events);
+                for (job, (outcomes, events, rows, pending)) in jobs.into_iter().zip(applied) {
+                    store.after_commit(rows, events, pending);
                     let _ = job.reply.send(Ok(outcomes));
                 }
             }
@@ -105,7 +105,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-type Done = (Vec<WriteOutcome>, Vec<crate::DocEvent>, u64);
+type Done = (Vec<WriteOutcome>, Vec<crate::DocEvent>, u64, bool);
 
 async fn commit_group(store: &Store, jobs: &mut [Job]) -> Result<Vec<Done>> {
     let _guard = store.write_guard().await;
@@ -116,7 +116,7 @@ async fn commit_group(store: &Store, jobs: &mut [Job]) -> Result<Vec<Done>> {
         let a = store
             .apply_batch(&mut tx, &job.inst, &job.doctype, writes)
             .await?;
-        done.push((a.outcomes, a.events, a.rows));
+        done.push((a.outcomes, a.events, a.rows, a.index_pending));
     }
     tx.commit().await?;
     Ok(done)

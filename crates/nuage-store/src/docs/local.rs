@@ -103,6 +103,19 @@ impl Store {
     }
 }
 
+impl Store {
+    /// How many `_local` documents the doctype holds.
+    pub async fn count_local_docs(&self, inst: &InstanceId, doctype: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM local_docs WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .fetch_one(self.pool())
+        .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

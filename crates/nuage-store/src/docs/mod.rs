@@ -6,18 +6,21 @@
 //! Must stay true: a failed write leaves no trace — no revision, no
 //! sequence number, no event; an event is published only after its commit.
 
+mod builder;
 mod changes;
 mod doctypes;
 pub(crate) mod group;
+mod indexes;
+pub(crate) mod legacy;
 mod local;
-mod mango;
 mod read;
 mod write;
 
+pub use builder::IndexBuilder;
 pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
+pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
 pub use local::LocalDoc;
-pub use mango::{FieldEq, FieldOp, sql_safe_path};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use write::{DocWrite, WriteOutcome};
 

@@ -6,6 +6,7 @@
 //! winners), whatever its size: a replicator's batch of 100 documents costs
 //! a few round trips, not hundreds.
 
+use super::indexes;
 use super::read::rev_trees_on;
 use crate::{DocEvent, Engine, InstanceId, Result, Store};
 use nuage_core::revs::{Rev, RevNode};
@@ -75,6 +76,9 @@ impl Counts {
     }
 }
 
+/// Document writes per transaction at most (see `write_docs`).
+pub const WRITES_PER_TRANSACTION: usize = 500;
+
 /// Rows per multi-row statement (8 values each: well under every engine's
 /// limit on bound parameters).
 const ROWS_PER_STATEMENT: usize = 200;
@@ -102,6 +106,30 @@ impl Store {
         doctype: &str,
         writes: Vec<DocWrite>,
     ) -> Result<Vec<WriteOutcome>> {
+        if writes.len() <= WRITES_PER_TRANSACTION {
+            return self.write_chunk(inst, doctype, writes).await;
+        }
+        // A big batch goes in several transactions, so that one tenant's
+        // 10,000 documents hold the writer (SQLite) or the doctype lock
+        // only a moment at a time and others' writes interleave. CouchDB's
+        // `_bulk_docs` is not atomic across documents either.
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let mut rest = writes.into_iter();
+        loop {
+            let chunk: Vec<DocWrite> = rest.by_ref().take(WRITES_PER_TRANSACTION).collect();
+            if chunk.is_empty() {
+                return Ok(outcomes);
+            }
+            outcomes.extend(self.write_chunk(inst, doctype, chunk).await?);
+        }
+    }
+
+    async fn write_chunk(
+        &self,
+        inst: &InstanceId,
+        doctype: &str,
+        writes: Vec<DocWrite>,
+    ) -> Result<Vec<WriteOutcome>> {
         if let Some(group) = &self.group {
             return group.submit(inst, doctype, writes).await;
         }
@@ -119,15 +147,18 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let applied = self.apply_batch(&mut tx, inst, doctype, writes).await?;
         tx.commit().await?;
-        self.after_commit(applied.rows, applied.events);
+        self.after_commit(applied.rows, applied.events, applied.index_pending);
         drop(guard);
         Ok(applied.outcomes)
     }
 
     /// Publishes a committed batch's events (SQLite; PostgreSQL delivers
     /// them through NOTIFY) and counts its rows for `ANALYZE`.
-    pub(crate) fn after_commit(&self, rows: u64, events: Vec<DocEvent>) {
+    pub(crate) fn after_commit(&self, rows: u64, events: Vec<DocEvent>, index_pending: bool) {
         self.note_rows_written(rows);
+        if index_pending {
+            self.index_wake.notify_one();
+        }
         if self.engine() == Engine::Sqlite {
             for e in events {
                 self.events.publish(e);
@@ -151,7 +182,7 @@ impl Store {
             Engine::Sqlite => "",
         };
         let row = sqlx::query(sql!(
-            "SELECT update_seq, revs_limit FROM doctypes WHERE instance_id = $1 AND doctype = $2{lock}"
+            "SELECT update_seq, revs_limit, index_count FROM doctypes WHERE instance_id = $1 AND doctype = $2{lock}"
         ))
         .bind(inst.as_str())
         .bind(doctype)
@@ -159,6 +190,7 @@ impl Store {
         .await?;
         let mut seq: i64 = row.try_get("update_seq")?;
         let revs_limit = row.try_get::<i64, _>("revs_limit")?.max(1) as usize;
+        let index_count: i64 = row.try_get("index_count")?;
 
         let mut ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
         ids.sort();
@@ -175,6 +207,9 @@ impl Store {
         let mut prune: Vec<(String, Rev)> = Vec::new();
         let mut stemmed: Vec<(String, Rev)> = Vec::new();
         let mut winners: HashMap<String, Winner> = HashMap::new();
+        // Documents that had a winner before the batch: their old entries go.
+        let mut existed: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut design_changed = false;
         for w in writes {
             let tree = trees.entry(w.id().to_owned()).or_default();
             let old_winner = tree.winner().cloned();
@@ -247,6 +282,10 @@ impl Store {
                     .and_then(|&i| inserts[i].body.clone())
             };
             seq += 1;
+            if old_winner.is_some() {
+                existed.insert(id.clone());
+            }
+            design_changed |= id.starts_with("_design/");
             counts.remove(old_winner.as_ref());
             counts.add(Some(&winner));
             events.push(DocEvent {
@@ -270,6 +309,7 @@ impl Store {
         }
 
         // 2. Write it: a few multi-row statements.
+        let mut index_pending = false;
         if !events.is_empty() {
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
             prune_bodies(&mut *tx, inst, doctype, &prune).await?;
@@ -287,6 +327,12 @@ impl Store {
                 .flatten();
             }
             upsert_winners(&mut *tx, inst, doctype, &winners).await?;
+            if index_count > 0 {
+                update_entries(&mut *tx, inst, doctype, &existed, &winners).await?;
+            }
+            if design_changed {
+                index_pending = indexes::sync_registry(&mut *tx, inst, doctype, seq).await?;
+            }
             sqlx::query(
                 "UPDATE doctypes SET update_seq = $3, doc_count = doc_count + $4, \
                  doc_del_count = doc_del_count + $5 WHERE instance_id = $1 AND doctype = $2",
@@ -312,6 +358,7 @@ impl Store {
             outcomes,
             events,
             rows: inserts.len() as u64,
+            index_pending,
         })
     }
 }
@@ -321,6 +368,33 @@ pub(crate) struct Applied {
     pub outcomes: Vec<WriteOutcome>,
     pub events: Vec<DocEvent>,
     pub rows: u64,
+    /// An index was registered and waits for the background builder.
+    pub index_pending: bool,
+}
+
+/// Replaces the index entries of the batch's documents (the old winners'
+/// entries out, the new winners' in), in the batch's transaction.
+async fn update_entries(
+    tx: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    existed: &std::collections::HashSet<String>,
+    winners: &HashMap<String, Winner>,
+) -> Result<()> {
+    let registered = indexes::registered_on(&mut *tx, inst, doctype).await?;
+    if registered.is_empty() {
+        return Ok(());
+    }
+    let stale: Vec<&str> = existed.iter().map(String::as_str).collect();
+    indexes::delete_entries_of(&mut *tx, inst, doctype, &stale).await?;
+    let mut entries = Vec::new();
+    for (id, w) in winners.iter().filter(|(_, w)| !w.node.deleted) {
+        let body = w.body.as_deref().unwrap_or("{}");
+        for (index, key) in indexes::entries_of(&registered, id, body) {
+            entries.push((index, key, id.clone()));
+        }
+    }
+    indexes::insert_entries(&mut *tx, inst, doctype, &entries).await
 }
 
 async fn insert_revs(

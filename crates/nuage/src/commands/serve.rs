@@ -60,7 +60,9 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%public_addr, %admin_addr, engine = ?auth.store().engine(), "nuage is serving");
     tokio::spawn(purge_expired(auth.clone()));
+    let builder = nuage_store::IndexBuilder::start(auth.store().clone());
     nuage_web::serve(state, public, Some(admin), shutdown_signal()).await?;
+    builder.shutdown().await;
     auth.store().close().await;
     tracing::info!("stopped");
     Ok(())

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
     let r = async {
         let db = s.db()?;
+        db.ensure_may_write()?;
         let body = json_body(&bytes)?;
         let Some(Value::Array(docs)) = body.get("docs").cloned() else {
             return Err(CouchError::bad_request(

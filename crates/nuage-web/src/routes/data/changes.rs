@@ -243,6 +243,19 @@ impl Producer {
         }
     }
 
+    /// False once the held credential is revoked or expired; checks it
+    /// when `RECHECK` has passed since `checked`.
+    async fn still_valid(&self, checked: &mut Instant) -> bool {
+        if checked.elapsed() < crate::extract::RECHECK {
+            return true;
+        }
+        *checked = Instant::now();
+        match &self.held {
+            Some((state, cred)) => cred.still_valid(state, &self.inst).await,
+            None => true,
+        }
+    }
+
     async fn run(mut self) -> Result<(), Stop> {
         let mut events = self.couch.store().events().subscribe();
         let db = self.couch.db(&self.inst, &self.access, &self.doctype)?;
@@ -267,13 +280,21 @@ impl Producer {
         }
         let mut first = true;
         let mut sent_any = false;
-        loop {
+        // One clock for the feed's whole life: a feed kept busy by a stream
+        // of changes is re-checked as often as an idle one.
+        let mut checked = Instant::now();
+        let mut revoked = false;
+        'feed: loop {
             // Drain what is there now. `since` ends as the sequence of the
             // last row sent when the limit cuts a page (the client resumes
             // there), else as the last change examined.
             loop {
                 if remaining == 0 {
                     break;
+                }
+                if !self.still_valid(&mut checked).await {
+                    revoked = true;
+                    break 'feed;
                 }
                 // Read no more than the limit still allows, unless a filter
                 // may drop rows (then a full page keeps round trips few).
@@ -319,17 +340,10 @@ impl Producer {
             }
             // Wait for a change of this doctype, sending heartbeats.
             let mut changed = false;
-            let mut revoked = false;
-            let mut checked = Instant::now();
             while !changed {
-                if checked.elapsed() >= crate::extract::RECHECK {
-                    checked = Instant::now();
-                    if let Some((state, cred)) = &self.held
-                        && !cred.still_valid(state, &self.inst).await
-                    {
-                        revoked = true;
-                        break;
-                    }
+                if !self.still_valid(&mut checked).await {
+                    revoked = true;
+                    break;
                 }
                 let now = Instant::now();
                 if now >= deadline {
@@ -360,6 +374,10 @@ impl Producer {
             if !changed || revoked {
                 break;
             }
+        }
+        if revoked {
+            // A revoked credential learns nothing more, not even a count.
+            return Ok(());
         }
         // Pending counts every change, so a limited permission is not told.
         let pending = if self.q.descending || !db.reads_everything() {

@@ -1,0 +1,169 @@
+//! What a limited or hostile credential cannot do through `/data`, on both
+//! engines: define indexes or code for the whole doctype through a design
+//! document, fill the disk through `_local` documents, or make the two
+//! engines answer the same input differently.
+
+mod common;
+
+use common::{Server, send};
+use reqwest::StatusCode;
+use serde_json::json;
+
+scenarios!(
+    a_selector_limited_token_defines_no_index_by_any_route,
+    local_documents_are_bounded_for_read_only_credentials,
+    a_nul_character_gets_the_same_answer_on_both_engines,
+);
+
+const NOTES: &str = "com.example.notes";
+
+async fn a_selector_limited_token_defines_no_index_by_any_route(server: Server) {
+    let app = server.couch(&format!("{NOTES}:ALL:work:folder")).await;
+    let ddoc = json!({"folder": "work", "language": "query", "views": {"by-text": {
+        "map": {"fields": {"text": "asc"}}, "reduce": "_count",
+        "options": {"def": {"fields": ["text"]}}}}});
+    let refused = app
+        .put(&format!("/data/{NOTES}/_design/sneaky"), &ddoc)
+        .await;
+    let body = refused.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(body["reason"].as_str().unwrap().contains(NOTES), "{body}");
+    let bulk = app
+        .post(
+            &format!("/data/{NOTES}/_bulk_docs"),
+            &json!({"docs": [{"_id": "_design/sneaky2", "folder": "work", "language": "query"}]}),
+        )
+        .await
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(bulk[0]["error"], "forbidden", "{bulk}");
+    app.post(
+        &format!("/data/{NOTES}/_index"),
+        &json!({"index": {"fields": ["text"]}}),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    // Its own documents it still writes.
+    let ok = app
+        .put(&format!("/data/{NOTES}/w1"), &json!({"folder": "work"}))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{ok}");
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let all = owner
+        .get_json(&format!("/data/{NOTES}/_all_docs"), StatusCode::OK)
+        .await;
+    assert_eq!(
+        all["total_rows"], 1,
+        "no design document was written: {all}"
+    );
+}
+
+async fn local_documents_are_bounded_for_read_only_credentials(server: Server) {
+    let reader = server.couch(&format!("{NOTES}:GET")).await;
+    // A checkpoint is fine, and can be updated for ever.
+    let put = reader
+        .put(
+            &format!("/data/{NOTES}/_local/checkpoint"),
+            &json!({"last_seq": 1}),
+        )
+        .await
+        .json_ok(StatusCode::CREATED);
+    let mut rev = put["rev"].as_str().unwrap().to_owned();
+    for i in 0..3 {
+        let again = reader
+            .put(
+                &format!("/data/{NOTES}/_local/checkpoint"),
+                &json!({"last_seq": i, "_rev": rev}),
+            )
+            .await
+            .json_ok(StatusCode::CREATED);
+        rev = again["rev"].as_str().unwrap().to_owned();
+    }
+    // A huge one is refused, in CouchDB's shape.
+    let big = "x".repeat(100_000);
+    let refused = reader
+        .put(
+            &format!("/data/{NOTES}/_local/huge"),
+            &json!({"history": big}),
+        )
+        .await;
+    let body = refused.expect_error(StatusCode::PAYLOAD_TOO_LARGE, "document_too_large");
+    assert!(body["reason"].as_str().unwrap().contains("65536"), "{body}");
+    // Many are refused past the reader's allowance, with what to do.
+    let mut created = 1;
+    let last = loop {
+        let r = reader
+            .put(
+                &format!("/data/{NOTES}/_local/c{created}"),
+                &json!({"last_seq": 1}),
+            )
+            .await;
+        if r.status != StatusCode::CREATED || created > 200 {
+            break r;
+        }
+        created += 1;
+    };
+    assert_eq!(
+        created, 100,
+        "a reader creates 100 _local documents at most"
+    );
+    let body = last.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        body["reason"].as_str().unwrap().contains("delete old"),
+        "{body}"
+    );
+    // The owner is not held to the reader's allowance.
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let ok = owner
+        .put(&format!("/data/{NOTES}/_local/mine"), &json!({"a": 1}))
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{ok}");
+}
+
+async fn a_nul_character_gets_the_same_answer_on_both_engines(server: Server) {
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let idx = owner
+        .post(
+            &format!("/data/{NOTES}/_index"),
+            &json!({"index": {"fields": ["text"]}}),
+        )
+        .await;
+    assert_eq!(idx.status, StatusCode::OK, "{idx}");
+    // In a field, even an indexed one, it is data like any other.
+    let saved = owner
+        .put(
+            &format!("/data/{NOTES}/n1"),
+            &json!({"text": "a\u{0}b", "other": "\u{0}"}),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{saved}");
+    assert_eq!(owner.doc(NOTES, "n1").await["text"], "a\u{0}b");
+    let found = owner
+        .post(
+            &format!("/data/{NOTES}/_find"),
+            &json!({"selector": {"text": "a\u{0}b"}}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(found["docs"][0]["_id"], "n1", "{found}");
+    // In an id, refused before anything is written, and a batch carrying
+    // it keeps its other documents.
+    let bulk = owner
+        .post(
+            &format!("/data/{NOTES}/_bulk_docs"),
+            &json!({"docs": [{"_id": "bad\u{0}id"}, {"_id": "fine"}]}),
+        )
+        .await;
+    assert!(
+        bulk.status == StatusCode::BAD_REQUEST || bulk.status == StatusCode::CREATED,
+        "{bulk}"
+    );
+    assert!(bulk.to_string().contains("illegal_docid"), "{bulk}");
+    let ids = owner.all_doc_ids(NOTES, "").await;
+    assert!(ids.iter().all(|id| !id.contains('\u{0}')), "{ids:?}");
+    let r = send(
+        owner
+            .request(reqwest::Method::PUT, &format!("/data/{NOTES}/_local/x%00y"))
+            .json(&json!({})),
+    )
+    .await;
+    r.expect_error(StatusCode::BAD_REQUEST, "illegal_docid");
+}

@@ -110,7 +110,7 @@ async fn remove(
     let row = find(&state, &domain).await?;
     state.auth.remove_instance(&row).await?;
     state.instances.forget(&row.id);
-    if let Err(e) = state.couch.delete_instance_blobs(&row.id).await {
+    if let Err(e) = state.docs.delete_instance_blobs(&row.id).await {
         tracing::warn!(error = %e, instance = %row.id, "instance removed, but its attachment blobs were not; remove DATA/blobs/ID by hand");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -21,7 +21,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use nuage_auth::Presented;
 use nuage_core::{Access, Target, Verb};
-use nuage_couch::render::parse_body;
+use nuage_docs::render::parse_body;
 use nuage_store::DocEvent;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -270,7 +270,7 @@ impl Session {
         if let Some(Value::Object(atts)) = doc.get_mut("_attachments") {
             for meta in atts.values_mut() {
                 if let Value::Object(m) = meta {
-                    m.remove(nuage_couch::attachments::BLOB_KEY);
+                    m.remove(nuage_docs::attachments::BLOB_KEY);
                 }
             }
         }

@@ -3,7 +3,7 @@
 use crate::instances::InstanceCache;
 use metrics_exporter_prometheus::PrometheusHandle;
 use nuage_auth::Auth;
-use nuage_couch::Couch;
+use nuage_docs::Docs;
 use nuage_store::Store;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ pub struct WebConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Auth,
-    pub couch: Couch,
+    pub docs: Docs,
     pub store: Store,
     pub config: Arc<WebConfig>,
     pub instances: Arc<InstanceCache>,
@@ -38,14 +38,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         auth: Auth,
-        couch: Couch,
+        docs: Docs,
         config: WebConfig,
         metrics: Option<PrometheusHandle>,
     ) -> AppState {
         AppState {
             store: auth.store().clone(),
             auth,
-            couch,
+            docs,
             config: Arc::new(config),
             instances: Arc::new(InstanceCache::default()),
             metrics,

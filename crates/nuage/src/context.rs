@@ -65,8 +65,8 @@ pub async fn find_instance(auth: &Auth, domain: &str) -> anyhow::Result<Instance
 }
 
 /// The document service, with blobs in the data folder.
-pub fn couch(cfg: &Config, auth: &Auth) -> nuage_couch::Couch {
-    nuage_couch::Couch::new(
+pub fn docs(cfg: &Config, auth: &Auth) -> nuage_docs::Docs {
+    nuage_docs::Docs::new(
         auth.store().clone(),
         nuage_blob::Blobs::new(cfg.data.join("blobs")),
     )

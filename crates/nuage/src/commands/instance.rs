@@ -104,7 +104,7 @@ pub async fn run(cfg: &Config, cmd: InstanceCmd) -> anyhow::Result<()> {
                 }
             }
             auth.remove_instance(&row).await?;
-            context::couch(cfg, &auth)
+            context::docs(cfg, &auth)
                 .delete_instance_blobs(&row.id)
                 .await?;
             println!("removed {}", row.domain);

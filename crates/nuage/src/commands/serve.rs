@@ -48,8 +48,8 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         admin_secret,
     };
     auth.store().start_event_listener().await;
-    let couch = context::couch(&cfg, &auth);
-    let state = AppState::new(auth.clone(), couch, web, metrics);
+    let docs = context::docs(&cfg, &auth);
+    let state = AppState::new(auth.clone(), docs, web, metrics);
     println!("nuage: listening on http://{public_addr}");
     println!("nuage: admin API on http://{admin_addr}");
     if let Some(token) = onboarding {

@@ -7,7 +7,8 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
-use nuage_couch::{AllDocsQuery, BulkGetItem, CouchError};
+use nuage_docs::DocError;
+use nuage_docs::{AllDocsQuery, BulkGetItem};
 use serde_json::{Value, json};
 
 pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
@@ -16,7 +17,7 @@ pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
         db.ensure_may_write()?;
         let body = json_body(&bytes)?;
         let Some(Value::Array(docs)) = body.get("docs").cloned() else {
-            return Err(CouchError::bad_request(
+            return Err(DocError::bad_request(
                 "POST body must include `docs` parameter.",
             ));
         };
@@ -24,7 +25,14 @@ pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
             .get("new_edits")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        db.bulk_docs(docs, new_edits).await.map(Value::Array)
+        // With `new_edits: false` CouchDB lists only failures.
+        let rows = db.bulk_docs(docs, new_edits).await?;
+        Ok(Value::Array(
+            rows.into_iter()
+                .filter(|r| new_edits || r.is_err())
+                .map(super::wire::write_row)
+                .collect(),
+        ))
     }
     .await;
     couch_result(StatusCode::CREATED, r)
@@ -36,37 +44,37 @@ pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
         let p = &s.query;
         let body = json_body(&bytes)?;
         let Some(Value::Array(docs)) = body.get("docs") else {
-            return Err(CouchError::bad_request("Missing JSON list of 'docs'."));
+            return Err(DocError::bad_request("Missing JSON list of 'docs'."));
         };
-        let items =
-            docs.iter()
-                .map(|d| {
-                    let id = d.get("id").and_then(Value::as_str).ok_or_else(|| {
-                        CouchError::bad_request("every entry of docs needs an id")
-                    })?;
-                    let rev = match d.get("rev").and_then(Value::as_str) {
-                        Some(r) => Some(
-                            Rev::parse(r)
-                                .ok_or_else(|| CouchError::bad_request("Invalid rev format"))?,
-                        ),
-                        None => None,
-                    };
-                    let atts_since = d
-                        .get("atts_since")
-                        .and_then(Value::as_array)
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|v| v.as_str().and_then(Rev::parse))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    Ok(BulkGetItem {
-                        id: id.to_owned(),
-                        rev,
-                        atts_since,
+        let items = docs
+            .iter()
+            .map(|d| {
+                let id = d
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| DocError::bad_request("every entry of docs needs an id"))?;
+                let rev = match d.get("rev").and_then(Value::as_str) {
+                    Some(r) => Some(
+                        Rev::parse(r).ok_or_else(|| DocError::bad_request("Invalid rev format"))?,
+                    ),
+                    None => None,
+                };
+                let atts_since = d
+                    .get("atts_since")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|v| v.as_str().and_then(Rev::parse))
+                            .collect()
                     })
+                    .unwrap_or_default();
+                Ok(BulkGetItem {
+                    id: id.to_owned(),
+                    rev,
+                    atts_since,
                 })
-                .collect::<Result<Vec<_>, CouchError>>()?;
+            })
+            .collect::<Result<Vec<_>, DocError>>()?;
         let meta = p.meta()?;
         db.bulk_get(items, &meta, p.flag("latest")?).await
     }
@@ -79,7 +87,7 @@ pub async fn revs_diff(s: Scope, bytes: Bytes) -> Response {
         let db = s.db()?;
         match json_body(&bytes)? {
             Value::Object(m) => db.revs_diff(m).await,
-            _ => Err(CouchError::bad_request(
+            _ => Err(DocError::bad_request(
                 "the body must be an object of document ids to revision lists",
             )),
         }
@@ -109,13 +117,11 @@ async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
                 a.into_iter()
                     .map(|k| match k {
                         Value::String(s) => Ok(s),
-                        _ => Err(CouchError::bad_request(
-                            "`keys` must be an array of strings",
-                        )),
+                        _ => Err(DocError::bad_request("`keys` must be an array of strings")),
                     })
                     .collect::<Result<Vec<_>, _>>()?,
             ),
-            Some(_) => return Err(CouchError::bad_request("`keys` must be an array")),
+            Some(_) => return Err(DocError::bad_request("`keys` must be an array")),
         };
         let q = AllDocsQuery {
             start: p.key("startkey", "start_key")?,
@@ -143,7 +149,7 @@ pub async fn all_docs_post(s: Scope, bytes: Bytes) -> Response {
     let body = match json_body(&bytes) {
         Ok(Value::Object(m)) => m,
         Ok(_) => {
-            return super::couch_error(&CouchError::bad_request("the body must be a JSON object"));
+            return super::couch_error(&DocError::bad_request("the body must be a JSON object"));
         }
         Err(e) => return super::couch_error(&e),
     };

@@ -13,7 +13,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use nuage_core::{Access, InstanceId};
-use nuage_couch::{ChangesQuery, Couch, CouchError, Feed, Filter, Style};
+use nuage_docs::DocError;
+use nuage_docs::{ChangesQuery, Docs, Feed, Filter, Style};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -45,7 +46,7 @@ pub async fn post(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
 }
 
 /// `since`: a number, `now`, or a CouchDB-style `N-opaque` string.
-fn parse_since(raw: Option<&str>) -> Result<Option<i64>, CouchError> {
+fn parse_since(raw: Option<&str>) -> Result<Option<i64>, DocError> {
     match raw {
         None => Ok(Some(0)),
         Some("now") => Ok(None),
@@ -53,7 +54,7 @@ fn parse_since(raw: Option<&str>) -> Result<Option<i64>, CouchError> {
             let s = s.trim_matches('"');
             let digits: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
             digits.parse::<i64>().map(Some).map_err(|_| {
-                CouchError::bad_request(format!(
+                DocError::bad_request(format!(
                     "Malformed sequence supplied in 'since' parameter: {s}"
                 ))
             })
@@ -61,17 +62,14 @@ fn parse_since(raw: Option<&str>) -> Result<Option<i64>, CouchError> {
     }
 }
 
-fn parse_query(
-    p: &Params,
-    body: Option<&Value>,
-) -> Result<(ChangesQuery, Option<i64>), CouchError> {
+fn parse_query(p: &Params, body: Option<&Value>) -> Result<(ChangesQuery, Option<i64>), DocError> {
     let feed = match p.str("feed").unwrap_or("normal") {
         "normal" => Feed::Normal,
         "longpoll" => Feed::Longpoll,
         "continuous" => Feed::Continuous,
         "eventsource" => Feed::EventSource,
         other => {
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "Supported `feed` types: normal, continuous, longpoll, eventsource (got {other})"
             )));
         }
@@ -80,7 +78,7 @@ fn parse_query(
         "main_only" => Style::MainOnly,
         "all_docs" => Style::AllDocs,
         other => {
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "Supported `style` values: main_only, all_docs (got {other})"
             )));
         }
@@ -93,7 +91,7 @@ fn parse_query(
                 None => p.json("doc_ids")?,
             };
             let Some(Value::Array(ids)) = ids else {
-                return Err(CouchError::bad_request(
+                return Err(DocError::bad_request(
                     "filter=_doc_ids needs doc_ids, a JSON array of ids",
                 ));
             };
@@ -105,12 +103,12 @@ fn parse_query(
         }
         Some("_selector") => {
             let Some(sel) = body.and_then(|b| b.get("selector")) else {
-                return Err(CouchError::bad_request(
+                return Err(DocError::bad_request(
                     "filter=_selector needs a POST body with a selector",
                 ));
             };
-            let selector = nuage_mango::parse_selector(sel)
-                .map_err(|e| CouchError::bad_request(e.reason()))?;
+            let selector =
+                nuage_mango::parse_selector(sel).map_err(|e| DocError::bad_request(e.reason()))?;
             // CouchDB rewraps Mango's error as bad_request here
             // (couch_changes:check_selector), unlike _find.
             Filter::Selector(std::sync::Arc::new(move |doc: &Value| {
@@ -118,7 +116,7 @@ fn parse_query(
             }))
         }
         Some(other) => {
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "filter `{other}` is not supported: nuage never runs design-document code; use _doc_ids or _selector"
             )));
         }
@@ -175,7 +173,7 @@ async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response
     };
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let producer = Producer {
-        couch: s.state().couch.clone(),
+        docs: s.state().docs.clone(),
         inst: s.caller.instance.id.clone(),
         access: s.caller.access.clone(),
         doctype: s.doctype.clone(),
@@ -205,7 +203,7 @@ async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response
 }
 
 struct Producer {
-    couch: Couch,
+    docs: Docs,
     inst: InstanceId,
     access: Access,
     doctype: String,
@@ -225,7 +223,7 @@ enum Stop {
     #[error("the client went away")]
     Gone,
     #[error("{0}")]
-    Couch(#[from] CouchError),
+    Docs(#[from] DocError),
 }
 
 impl Producer {
@@ -257,8 +255,8 @@ impl Producer {
     }
 
     async fn run(mut self) -> Result<(), Stop> {
-        let mut events = self.couch.store().events().subscribe();
-        let db = self.couch.db(&self.inst, &self.access, &self.doctype)?;
+        let mut events = self.docs.store().events().subscribe();
+        let db = self.docs.db(&self.inst, &self.access, &self.doctype)?;
         let live = matches!(
             self.q.feed,
             Feed::Continuous | Feed::EventSource | Feed::Longpoll

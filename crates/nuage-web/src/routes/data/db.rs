@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use nuage_couch::CouchError;
+use nuage_docs::DocError;
 use serde_json::json;
 
 /// `GET /data/`: CouchDB's welcome. The `uuid` is the instance's, stable:
@@ -27,7 +27,7 @@ pub async fn welcome(Caller(c): Caller) -> Response {
 }
 
 pub async fn all_doctypes(State(state): State<AppState>, Caller(c): Caller) -> Response {
-    match state.couch.all_doctypes(&c.instance.id, &c.access).await {
+    match state.docs.all_doctypes(&c.instance.id, &c.access).await {
         Ok(list) => json_response(StatusCode::OK, &json!(list)),
         Err(e) => couch_error(&e),
     }
@@ -58,7 +58,7 @@ pub async fn set_revs_limit(s: Scope, bytes: Bytes) -> Response {
     let r = async {
         let limit = json_body(&bytes)?
             .as_i64()
-            .ok_or_else(|| CouchError::bad_request("the body must be a number, such as 1000"))?;
+            .ok_or_else(|| DocError::bad_request("the body must be a number, such as 1000"))?;
         s.db()?.set_revs_limit(limit).await
     }
     .await;

@@ -7,17 +7,18 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
-use nuage_couch::{CouchError, GetAnswer, GetOptions, OpenRevs};
+use nuage_docs::DocError;
+use nuage_docs::{GetAnswer, GetOptions, OpenRevs};
 use serde_json::{Value, json};
 
-fn written(status: StatusCode, r: Result<(String, Rev), CouchError>) -> Response {
+fn written(status: StatusCode, r: Result<(String, Rev), DocError>) -> Response {
     couch_result(
         status,
         r.map(|(id, rev)| json!({"ok": true, "id": id, "rev": rev.to_string()})),
     )
 }
 
-fn get_options(p: &Params) -> Result<GetOptions, CouchError> {
+fn get_options(p: &Params) -> Result<GetOptions, DocError> {
     let open_revs = match p.str("open_revs") {
         None => None,
         Some("all") => Some(OpenRevs::All),

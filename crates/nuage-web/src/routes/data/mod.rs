@@ -1,6 +1,6 @@
 //! `/data/…`: the CouchDB face of the document store. Handlers parse the
 //! HTTP request (CouchDB's query parameters are JSON-encoded), call one
-//! `nuage_couch::Db` method, and answer CouchDB-shaped JSON; errors are
+//! `nuage_docs::Db` method, and answer CouchDB-shaped JSON; errors are
 //! `{"error","reason"}` with CouchDB's status codes.
 
 mod attachment;
@@ -10,6 +10,7 @@ mod db;
 mod doc;
 mod mango;
 mod query;
+pub mod wire;
 
 use crate::error::ApiError;
 use crate::extract::Authed;
@@ -20,8 +21,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use nuage_couch::CouchError;
+use nuage_docs::DocError;
 use serde_json::Value;
+use wire::CouchError;
 
 /// Largest request body on `/data` (documents with inline attachments,
 /// `_bulk_docs` batches). Each document is still limited to
@@ -131,9 +133,9 @@ pub struct Scope {
 
 impl Scope {
     /// The doctype as the caller may see it.
-    pub fn db(&self) -> Result<nuage_couch::Db<'_>, CouchError> {
+    pub fn db(&self) -> Result<nuage_docs::Db<'_>, DocError> {
         self.state
-            .couch
+            .docs
             .db(&self.caller.instance.id, &self.caller.access, &self.doctype)
     }
 
@@ -190,12 +192,17 @@ fn api_to_couch(e: ApiError) -> Response {
         "unknown_instance" => "not_found",
         other => other,
     };
-    let mut resp = couch_error(&CouchError::new(status.as_u16(), error, e.public_message()));
+    let mut resp = wire_error(&CouchError::new(status.as_u16(), error, e.public_message()));
     e.extra_headers(&mut resp);
     resp
 }
 
-pub fn couch_error(e: &CouchError) -> Response {
+/// A document service error in CouchDB's shape.
+pub fn couch_error(e: &DocError) -> Response {
+    wire_error(&CouchError::from(e.clone()))
+}
+
+fn wire_error(e: &CouchError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(status, &e.body())
 }
@@ -216,7 +223,7 @@ pub fn json_response(status: StatusCode, v: &Value) -> Response {
     r
 }
 
-pub fn couch_result(status: StatusCode, r: Result<Value, CouchError>) -> Response {
+pub fn couch_result(status: StatusCode, r: Result<Value, DocError>) -> Response {
     match r {
         Ok(v) => json_response(status, &v),
         Err(e) => couch_error(&e),
@@ -224,12 +231,12 @@ pub fn couch_result(status: StatusCode, r: Result<Value, CouchError>) -> Respons
 }
 
 /// A request body as JSON, or CouchDB's `bad_request`.
-pub fn json_body(bytes: &[u8]) -> Result<Value, CouchError> {
+pub fn json_body(bytes: &[u8]) -> Result<Value, DocError> {
     if bytes.is_empty() {
-        return Err(CouchError::bad_request(
+        return Err(DocError::bad_request(
             "the request body is empty; send a JSON object",
         ));
     }
     serde_json::from_slice(bytes)
-        .map_err(|e| CouchError::bad_request(format!("invalid UTF-8 JSON: {e}")))
+        .map_err(|e| DocError::bad_request(format!("invalid UTF-8 JSON: {e}")))
 }

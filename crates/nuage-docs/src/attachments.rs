@@ -7,7 +7,7 @@
 //! our private `nuage_blob` (the blob key, a SHA-256). The private member
 //! never leaves the server: `render` strips it.
 
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
@@ -32,11 +32,11 @@ pub async fn store(
     incoming: Map<String, Value>,
     new_pos: u64,
     known: &[Map<String, Value>],
-) -> CouchResult<Map<String, Value>> {
+) -> DocResult<Map<String, Value>> {
     let mut out = Map::new();
     for (name, att) in incoming {
         let Value::Object(att) = att else {
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "attachment {name} must be an object"
             )));
         };
@@ -48,33 +48,30 @@ pub async fn store(
                 })
             });
             let Some(meta) = found else {
-                return Err(CouchError::new(
-                    412,
-                    "missing_stub",
-                    format!("Invalid attachment stub in {doc_id} for {name}"),
-                ));
+                return Err(DocError::MissingStub(format!(
+                    "Invalid attachment stub in {doc_id} for {name}"
+                )));
             };
             out.insert(name, Value::Object(meta.clone()));
             continue;
         }
         let Some(data) = att.get("data") else {
             if att.get("follows").is_some() {
-                return Err(CouchError::new(
-                    415,
-                    "bad_content_type",
-                    "multipart attachments are not supported; send the data inline in base64",
+                return Err(DocError::Unsupported(
+                    "multipart attachments are not supported; send the data inline in base64"
+                        .into(),
                 ));
             }
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "attachment {name} has neither data nor stub"
             )));
         };
         let bytes = match data {
             Value::String(s) => STANDARD.decode(s.as_bytes()).map_err(|_| {
-                CouchError::bad_request(format!("Invalid attachment data for {name}: not base64"))
+                DocError::bad_request(format!("Invalid attachment data for {name}: not base64"))
             })?,
             _ => {
-                return Err(CouchError::bad_request(format!(
+                return Err(DocError::bad_request(format!(
                     "Invalid attachment data for {name}"
                 )));
             }
@@ -106,7 +103,7 @@ pub async fn render(
     stored: &Map<String, Value>,
     with_data: bool,
     since_pos: Option<u64>,
-) -> CouchResult<Map<String, Value>> {
+) -> DocResult<Map<String, Value>> {
     let mut out = Map::new();
     for (name, meta) in stored {
         let Value::Object(meta) = meta else { continue };

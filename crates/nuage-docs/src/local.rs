@@ -9,7 +9,7 @@
 //! (a replicator needs one per peer).
 
 use crate::Db;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use crate::render::parse_body;
 use nuage_core::Verb;
 use serde_json::{Value, json};
@@ -23,14 +23,14 @@ pub const MAX_LOCAL_DOCS: i64 = 10_000;
 pub const MAX_LOCAL_DOCS_READER: i64 = 100;
 
 impl Db<'_> {
-    pub async fn get_local(&self, id: &str) -> CouchResult<Value> {
+    pub async fn get_local(&self, id: &str) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let d = self
-            .couch
+            .docs
             .store
             .local_doc(self.inst, self.doctype, id)
             .await?
-            .ok_or_else(CouchError::missing)?;
+            .ok_or_else(DocError::missing)?;
         let mut body = parse_body(&d.body);
         body.insert("_id".into(), json!(format!("_local/{id}")));
         body.insert("_rev".into(), json!(d.rev));
@@ -42,10 +42,10 @@ impl Db<'_> {
         id: &str,
         doc: Value,
         rev_query: Option<String>,
-    ) -> CouchResult<String> {
+    ) -> DocResult<String> {
         self.check_some(Verb::Get)?;
         let Value::Object(mut obj) = doc else {
-            return Err(CouchError::bad_request("Document must be a JSON object"));
+            return Err(DocError::bad_request("Document must be a JSON object"));
         };
         obj.remove("_id");
         let rev = obj
@@ -57,26 +57,22 @@ impl Db<'_> {
             return Ok("0-0".into());
         }
         if id.contains('\0') {
-            return Err(CouchError::new(
-                400,
-                "illegal_docid",
-                "Document id must not contain the NUL character (U+0000); choose another id",
+            return Err(DocError::IllegalDocId(
+                "Document id must not contain the NUL character (U+0000); choose another id".into(),
             ));
         }
         let text = Value::Object(obj).to_string();
         if text.len() > MAX_LOCAL_BYTES {
-            return Err(CouchError::new(
-                413,
-                "document_too_large",
-                format!(
-                    "a _local document holds at most {MAX_LOCAL_BYTES} bytes (this one has {}); keep replication state small and store data in regular documents",
-                    text.len()
-                ),
-            ));
+            return Err(DocError::TooLarge {
+                what: "a _local document",
+                limit: MAX_LOCAL_BYTES,
+                size: Some(text.len()),
+                hint: "keep replication state small and store data in regular documents",
+            });
         }
         if rev.is_none() {
             let held = self
-                .couch
+                .docs
                 .store
                 .count_local_docs(self.inst, self.doctype)
                 .await?;
@@ -86,36 +82,32 @@ impl Db<'_> {
                 MAX_LOCAL_DOCS_READER
             };
             if held >= cap {
-                return Err(CouchError::new(
-                    403,
-                    "forbidden",
-                    format!(
-                        "this doctype already holds {held} _local documents, the most this credential may create ({cap}); delete old replication checkpoints first"
-                    ),
-                ));
+                return Err(DocError::Refused(format!(
+                    "this doctype already holds {held} _local documents, the most this credential may create ({cap}); delete old replication checkpoints first"
+                )));
             }
         }
-        self.couch
+        self.docs
             .store
             .put_local_doc(self.inst, self.doctype, id, rev.as_deref(), &text)
             .await?
-            .ok_or_else(CouchError::conflict)
+            .ok_or_else(DocError::conflict)
     }
 
-    pub async fn delete_local(&self, id: &str, rev: Option<String>) -> CouchResult<()> {
+    pub async fn delete_local(&self, id: &str, rev: Option<String>) -> DocResult<()> {
         self.check_some(Verb::Get)?;
-        let store = &self.couch.store;
+        let store = &self.docs.store;
         let current = store
             .local_doc(self.inst, self.doctype, id)
             .await?
-            .ok_or_else(CouchError::missing)?;
-        let rev = rev.ok_or_else(CouchError::conflict)?;
+            .ok_or_else(DocError::missing)?;
+        let rev = rev.ok_or_else(DocError::conflict)?;
         if current.rev != rev
             || !store
                 .delete_local_doc(self.inst, self.doctype, id, &rev)
                 .await?
         {
-            return Err(CouchError::conflict());
+            return Err(DocError::conflict());
         }
         Ok(())
     }

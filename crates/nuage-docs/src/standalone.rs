@@ -4,7 +4,7 @@
 
 use crate::Db;
 use crate::attachments::BLOB_KEY;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use crate::render::parse_body;
 use base64::Engine as _;
 use nuage_core::Verb;
@@ -20,16 +20,16 @@ pub struct AttachmentContent {
 
 impl Db<'_> {
     /// The document body at `rev` (or the winner), with its revision.
-    async fn body_at(&self, id: &str, rev: Option<&Rev>) -> CouchResult<(Rev, Map<String, Value>)> {
-        let store = &self.couch.store;
+    async fn body_at(&self, id: &str, rev: Option<&Rev>) -> DocResult<(Rev, Map<String, Value>)> {
+        let store = &self.docs.store;
         match rev {
             None => {
                 let head = store
                     .doc_head(self.inst, self.doctype, id)
                     .await?
-                    .ok_or_else(CouchError::missing)?;
+                    .ok_or_else(DocError::missing)?;
                 if head.deleted {
-                    return Err(CouchError::deleted());
+                    return Err(DocError::deleted());
                 }
                 Ok((head.rev, parse_body(&head.body)))
             }
@@ -41,7 +41,7 @@ impl Db<'_> {
                     .into_iter()
                     .next()
                     .and_then(|r| r.body)
-                    .ok_or_else(CouchError::missing)?;
+                    .ok_or_else(DocError::missing)?;
                 Ok((r.clone(), parse_body(&body)))
             }
         }
@@ -52,18 +52,18 @@ impl Db<'_> {
         id: &str,
         name: &str,
         rev: Option<&Rev>,
-    ) -> CouchResult<AttachmentContent> {
+    ) -> DocResult<AttachmentContent> {
         self.check_some(Verb::Get)?;
         let (_, body) = self.body_at(id, rev).await?;
         self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
         let meta = body
             .get("_attachments")
             .and_then(|a| a.get(name))
-            .ok_or_else(|| CouchError::not_found("Document is missing attachment"))?;
+            .ok_or_else(|| DocError::not_found("Document is missing attachment"))?;
         let key = meta
             .get(BLOB_KEY)
             .and_then(Value::as_str)
-            .ok_or_else(|| CouchError::internal("attachment has no content"))?;
+            .ok_or_else(|| DocError::internal("attachment has no content"))?;
         Ok(AttachmentContent {
             content_type: meta
                 .get("content_type")
@@ -75,7 +75,7 @@ impl Db<'_> {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_owned(),
-            data: self.couch.blobs.get(self.inst, key).await?,
+            data: self.docs.blobs.get(self.inst, key).await?,
         })
     }
 
@@ -101,9 +101,9 @@ impl Db<'_> {
         rev: Option<Rev>,
         content_type: &str,
         data: &[u8],
-    ) -> CouchResult<(String, Rev)> {
+    ) -> DocResult<(String, Rev)> {
         if name.is_empty() || name.starts_with('_') {
-            return Err(CouchError::bad_request(
+            return Err(DocError::bad_request(
                 "Attachment name can't start with '_'",
             ));
         }
@@ -127,12 +127,12 @@ impl Db<'_> {
         id: &str,
         name: &str,
         rev: Option<Rev>,
-    ) -> CouchResult<(String, Rev)> {
-        let rev = rev.ok_or_else(CouchError::conflict)?;
+    ) -> DocResult<(String, Rev)> {
+        let rev = rev.ok_or_else(DocError::conflict)?;
         let (_, b) = self.body_at(id, Some(&rev)).await?;
         let (mut body, mut atts) = Self::with_stubs(b);
         if atts.remove(name).is_none() {
-            return Err(CouchError::not_found("Document is missing attachment"));
+            return Err(DocError::not_found("Document is missing attachment"));
         }
         if !atts.is_empty() {
             body.insert("_attachments".into(), Value::Object(atts));

@@ -5,7 +5,7 @@
 //! long the feed.
 
 use crate::Db;
-use crate::error::CouchResult;
+use crate::error::DocResult;
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
 use serde_json::{Value, json};
@@ -80,10 +80,10 @@ pub struct Page {
 
 impl Db<'_> {
     /// The doctype's current sequence (`since=now`).
-    pub async fn update_seq(&self) -> CouchResult<i64> {
+    pub async fn update_seq(&self) -> DocResult<i64> {
         self.check_some(Verb::Get)?;
         Ok(self
-            .couch
+            .docs
             .store
             .doctype_info(self.inst, self.doctype)
             .await?
@@ -91,14 +91,9 @@ impl Db<'_> {
     }
 
     /// Up to `max` changes examined after `since`.
-    pub async fn changes_page(
-        &self,
-        q: &ChangesQuery,
-        since: i64,
-        max: usize,
-    ) -> CouchResult<Page> {
+    pub async fn changes_page(&self, q: &ChangesQuery, since: i64, max: usize) -> DocResult<Page> {
         self.check_some(Verb::Get)?;
-        let store = &self.couch.store;
+        let store = &self.docs.store;
         let limited = !self.sees_all(Verb::Get);
         let need_bodies = limited || q.include_docs || matches!(q.filter, Filter::Selector(_));
         let raw = store
@@ -163,7 +158,7 @@ impl Db<'_> {
             }
             if q.include_docs {
                 let doc = render::document(
-                    &self.couch.blobs,
+                    &self.docs.blobs,
                     self.inst,
                     &c.id,
                     &c.rev,
@@ -186,9 +181,9 @@ impl Db<'_> {
     }
 
     /// How many changes come after `since`, for `pending`.
-    pub async fn pending_after(&self, since: i64) -> CouchResult<i64> {
+    pub async fn pending_after(&self, since: i64) -> DocResult<i64> {
         Ok(self
-            .couch
+            .docs
             .store
             .count_changes_after(self.inst, self.doctype, since)
             .await?)

@@ -4,18 +4,18 @@
 
 use crate::Db;
 use crate::attachments;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{Batch, DocError, DocResult};
 use crate::incoming::{self, Incoming};
 use crate::render::parse_body;
 use crate::revid::new_rev_id;
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
 use nuage_store::{DocHead, DocWrite, WriteOutcome};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 
 /// The result of one document of a batch.
-pub type DocResult = Result<(String, Rev), (String, CouchError)>;
+pub type WriteResult = Result<(String, Rev), (String, DocError)>;
 
 /// Documents per `_bulk_docs` batch at most (CouchDB's
 /// `max_bulk_docs_count` setting, whose error this answers with).
@@ -24,7 +24,7 @@ pub const MAX_BULK_DOCS: usize = 10_000;
 impl Db<'_> {
     /// Refuses a caller who may write nothing in the doctype, before its
     /// request body is even parsed.
-    pub fn ensure_may_write(&self) -> CouchResult<()> {
+    pub fn ensure_may_write(&self) -> DocResult<()> {
         if [Verb::Post, Verb::Put, Verb::Delete]
             .iter()
             .any(|v| self.access.may_some(self.doctype, *v))
@@ -42,10 +42,10 @@ impl Db<'_> {
         doc: Value,
         rev_query: Option<Rev>,
         new_edits: bool,
-    ) -> CouchResult<(String, Rev)> {
+    ) -> DocResult<(String, Rev)> {
         let mut inc = incoming::parse(doc)?;
         if inc.id.as_deref().is_some_and(|b| b != id) {
-            return Err(CouchError::bad_request(
+            return Err(DocError::bad_request(
                 "Document id in the body does not match the URL",
             ));
         }
@@ -60,12 +60,12 @@ impl Db<'_> {
         match results.pop() {
             Some(Ok(r)) => Ok(r),
             Some(Err((_, e))) => Err(e),
-            None => Err(CouchError::internal("no result for the write")),
+            None => Err(DocError::internal("no result for the write")),
         }
     }
 
     /// `POST /{doctype}/`: the id is the body's or a new one.
-    pub async fn post(&self, doc: Value) -> CouchResult<(String, Rev)> {
+    pub async fn post(&self, doc: Value) -> DocResult<(String, Rev)> {
         let mut inc = incoming::parse(doc)?;
         if inc.id.is_none() {
             inc.id = Some(uuid::Uuid::now_v7().simple().to_string());
@@ -75,17 +75,17 @@ impl Db<'_> {
         match results.pop() {
             Some(Ok(r)) => Ok(r),
             Some(Err((_, e))) => Err(e),
-            None => Err(CouchError::internal(format!(
+            None => Err(DocError::internal(format!(
                 "no result for the write of {id}"
             ))),
         }
     }
 
     /// `DELETE /{doctype}/{id}?rev=…`: a new revision marked deleted.
-    pub async fn delete_doc(&self, id: &str, rev: Option<Rev>) -> CouchResult<(String, Rev)> {
+    pub async fn delete_doc(&self, id: &str, rev: Option<Rev>) -> DocResult<(String, Rev)> {
         incoming::check_doc_id(id)?;
         let Some(rev) = rev else {
-            return Err(CouchError::conflict());
+            return Err(DocError::conflict());
         };
         let inc = Incoming {
             id: Some(id.to_owned()),
@@ -97,40 +97,31 @@ impl Db<'_> {
         match results.pop() {
             Some(Ok(r)) => Ok(r),
             Some(Err((_, e))) => Err(e),
-            None => Err(CouchError::internal("no result for the deletion")),
+            None => Err(DocError::internal("no result for the deletion")),
         }
     }
 
     /// `POST /{doctype}/_bulk_docs`: one result per document, in order.
-    /// With `new_edits: false` CouchDB lists only failures.
-    pub async fn bulk_docs(&self, docs: Vec<Value>, new_edits: bool) -> CouchResult<Vec<Value>> {
+    pub async fn bulk_docs(
+        &self,
+        docs: Vec<Value>,
+        new_edits: bool,
+    ) -> DocResult<Vec<WriteResult>> {
         self.ensure_may_write()?;
         if docs.len() > MAX_BULK_DOCS {
-            return Err(CouchError::new(
-                413,
-                "max_bulk_docs_count_exceeded",
-                format!(
-                    "a _bulk_docs batch holds at most {MAX_BULK_DOCS} documents (this one has {}); send it in smaller batches",
-                    docs.len()
-                ),
-            ));
+            return Err(DocError::TooMany {
+                what: Batch::BulkDocs,
+                limit: MAX_BULK_DOCS,
+                got: docs.len(),
+            });
         }
         // CouchDB validates every document before writing any: one invalid
         // document refuses the whole batch (chttpd's _bulk_docs handler).
-        let parsed: Vec<Result<Incoming, (String, CouchError)>> = docs
+        let parsed: Vec<Result<Incoming, (String, DocError)>> = docs
             .into_iter()
             .map(|d| incoming::parse(d).map(Ok))
-            .collect::<CouchResult<_>>()?;
-        let results = self.write(parsed, new_edits, None).await?;
-        Ok(results
-            .into_iter()
-            .filter_map(|r| match r {
-                Ok((id, rev)) => {
-                    new_edits.then(|| json!({"ok": true, "id": id, "rev": rev.to_string()}))
-                }
-                Err((id, e)) => Some(json!({"id": id, "error": e.error, "reason": e.reason})),
-            })
-            .collect())
+            .collect::<DocResult<_>>()?;
+        self.write(parsed, new_edits, None).await
     }
 
     /// The one write path. Single-document routes check the verb of their
@@ -138,11 +129,11 @@ impl Db<'_> {
     /// DELETE for a deletion, PUT for an update, POST for a creation.
     async fn write(
         &self,
-        docs: Vec<Result<Incoming, (String, CouchError)>>,
+        docs: Vec<Result<Incoming, (String, DocError)>>,
         new_edits: bool,
         verb: Option<Verb>,
-    ) -> CouchResult<Vec<DocResult>> {
-        let store = &self.couch.store;
+    ) -> DocResult<Vec<WriteResult>> {
+        let store = &self.docs.store;
         // Current winners, needed for permission checks on limited access
         // and for the position of new attachments.
         let ids: Vec<String> = docs
@@ -165,7 +156,7 @@ impl Db<'_> {
             store.doc_heads(self.inst, self.doctype, &ids).await?
         };
 
-        let mut slots: Vec<Result<usize, (String, CouchError)>> = Vec::with_capacity(docs.len());
+        let mut slots: Vec<Result<usize, (String, DocError)>> = Vec::with_capacity(docs.len());
         let mut writes = Vec::new();
         for d in docs {
             match d {
@@ -194,7 +185,7 @@ impl Db<'_> {
                     WriteOutcome::Written(rev) | WriteOutcome::AlreadyPresent(rev) => {
                         Ok((id, rev.clone()))
                     }
-                    WriteOutcome::Conflict => Err((id, CouchError::conflict())),
+                    WriteOutcome::Conflict => Err((id, DocError::conflict())),
                 }
             })
             .collect())
@@ -207,18 +198,18 @@ impl Db<'_> {
         new_edits: bool,
         heads: &HashMap<String, DocHead>,
         forced_verb: Option<Verb>,
-    ) -> Result<DocWrite, (String, CouchError)> {
+    ) -> Result<DocWrite, (String, DocError)> {
         let id = match inc.id.clone() {
             Some(id) => id,
             None if new_edits => uuid::Uuid::now_v7().simple().to_string(),
             None => {
                 return Err((
                     String::new(),
-                    CouchError::bad_request("a replicated document needs an _id"),
+                    DocError::bad_request("a replicated document needs an _id"),
                 ));
             }
         };
-        let fail = |e: CouchError| (id.clone(), e);
+        let fail = |e: DocError| (id.clone(), e);
         incoming::check_doc_id(&id).map_err(fail)?;
         let head = heads.get(&id);
         let live = head.is_some_and(|h| !h.deleted);
@@ -268,14 +259,14 @@ impl Db<'_> {
             match (&inc.revisions, &inc.rev) {
                 (Some(p), Some(r)) if p.first() == Some(r) => Some(p.clone()),
                 (Some(_), Some(_)) => {
-                    return Err(fail(CouchError::bad_request(
+                    return Err(fail(DocError::bad_request(
                         "_rev does not match _revisions",
                     )));
                 }
                 (Some(p), None) => Some(p.clone()),
                 (None, Some(r)) => Some(vec![r.clone()]),
                 (None, None) => {
-                    return Err(fail(CouchError::bad_request(
+                    return Err(fail(DocError::bad_request(
                         "new_edits=false needs _rev or _revisions",
                     )));
                 }
@@ -292,14 +283,14 @@ impl Db<'_> {
         if let Some(atts) = inc.attachments.filter(|a| !a.is_empty()) {
             let known = self.known_attachments(&id).await.map_err(fail)?;
             let stored =
-                attachments::store(&self.couch.blobs, self.inst, &id, atts, new_pos, &known)
+                attachments::store(&self.docs.blobs, self.inst, &id, atts, new_pos, &known)
                     .await
                     .map_err(fail)?;
             body.insert("_attachments".into(), Value::Object(stored));
         }
         let text = Value::Object(body).to_string();
-        if text.len() > self.couch.max_doc_bytes {
-            return Err(fail(CouchError::too_large(self.couch.max_doc_bytes)));
+        if text.len() > self.docs.max_doc_bytes {
+            return Err(fail(DocError::too_large(self.docs.max_doc_bytes)));
         }
         Ok(match path {
             Some(path) => DocWrite::Replicate {
@@ -320,8 +311,8 @@ impl Db<'_> {
 
     /// The `_attachments` of every revision of the document that still has
     /// a body (its leaves), newest first: where stubs are looked up.
-    async fn known_attachments(&self, id: &str) -> CouchResult<Vec<Map<String, Value>>> {
-        let store = &self.couch.store;
+    async fn known_attachments(&self, id: &str) -> DocResult<Vec<Map<String, Value>>> {
+        let store = &self.docs.store;
         let tree = store.rev_tree(self.inst, self.doctype, id).await?;
         let leaves: Vec<Rev> = tree.leaves().iter().map(|n| n.rev.clone()).collect();
         if leaves.is_empty() {

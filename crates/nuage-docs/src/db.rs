@@ -1,17 +1,17 @@
 //! The doctype as a database: info, create, delete.
 
 use crate::Db;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use nuage_core::Verb;
 use serde_json::{Value, json};
 
 impl Db<'_> {
     /// `GET /{doctype}/`. Every valid doctype answers, with zeros until a
     /// first document is written: apps need not create their doctypes.
-    pub async fn info(&self) -> CouchResult<Value> {
+    pub async fn info(&self) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let info = self
-            .couch
+            .docs
             .store
             .doctype_info(self.inst, self.doctype)
             .await?;
@@ -38,31 +38,27 @@ impl Db<'_> {
     }
 
     /// `PUT /{doctype}/`: 201, or 412 `file_exists` as CouchDB answers.
-    pub async fn create(&self) -> CouchResult<()> {
+    pub async fn create(&self) -> DocResult<()> {
         self.check_some(Verb::Put)?;
         if self
-            .couch
+            .docs
             .store
             .ensure_doctype(self.inst, self.doctype)
             .await?
         {
             Ok(())
         } else {
-            Err(CouchError::new(
-                412,
-                "file_exists",
-                "The database could not be created, the file already exists.",
-            ))
+            Err(DocError::DoctypeExists)
         }
     }
 
     /// `DELETE /{doctype}/`: every document of the doctype goes. Needs the
     /// right to delete the whole doctype.
-    pub async fn delete(&self) -> CouchResult<()> {
+    pub async fn delete(&self) -> DocResult<()> {
         self.check_all(Verb::Delete)?;
         // Its index entries go with it (nuage-store `delete_doctype`).
         if self
-            .couch
+            .docs
             .store
             .delete_doctype(self.inst, self.doctype)
             .await?
@@ -70,19 +66,15 @@ impl Db<'_> {
             tracing::info!(instance = %self.inst, doctype = self.doctype, "doctype deleted");
             Ok(())
         } else {
-            Err(CouchError::new(
-                404,
-                "not_found",
-                "Database does not exist.",
-            ))
+            Err(DocError::not_found("Database does not exist."))
         }
     }
 
     /// `GET /_revs_limit`: how many revisions of each branch are kept.
-    pub async fn revs_limit(&self) -> CouchResult<i64> {
+    pub async fn revs_limit(&self) -> DocResult<i64> {
         self.check_some(Verb::Get)?;
         let info = self
-            .couch
+            .docs
             .store
             .doctype_info(self.inst, self.doctype)
             .await?;
@@ -90,16 +82,16 @@ impl Db<'_> {
     }
 
     /// `PUT /_revs_limit`: needs the right to change the whole doctype.
-    pub async fn set_revs_limit(&self, limit: i64) -> CouchResult<()> {
+    pub async fn set_revs_limit(&self, limit: i64) -> DocResult<()> {
         self.check_all(Verb::Put)?;
         if !(1..=1_000_000).contains(&limit) {
-            return Err(CouchError::bad_request("Limit must be a positive integer."));
+            return Err(DocError::bad_request("Limit must be a positive integer."));
         }
-        self.couch
+        self.docs
             .store
             .ensure_doctype(self.inst, self.doctype)
             .await?;
-        self.couch
+        self.docs
             .store
             .set_revs_limit(self.inst, self.doctype, limit)
             .await?;

@@ -12,13 +12,13 @@
 
 use crate::Db;
 use crate::attachments::BLOB_KEY;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use crate::render::parse_body;
 use nuage_core::Verb;
 use nuage_mango::{
-    Bookmark, Direction, FindRequest, IndexChoice, IndexDefinition, KeyRange, MangoError,
-    NO_BOOKMARK, QueryPlan, all_docs_index_json, choose_index, encode_key, find_in_memory,
-    index_ranges, project, query_indexes,
+    Bookmark, Direction, FindRequest, IndexChoice, IndexDefinition, KeyRange, NO_BOOKMARK,
+    QueryPlan, all_docs_index_json, choose_index, encode_key, find_in_memory, index_ranges,
+    project, query_indexes,
 };
 use nuage_store::{AllDocsQuery, DocHead, IndexScan};
 use serde_json::{Map, Value, json};
@@ -68,12 +68,6 @@ fn find_doc(h: &DocHead) -> Value {
     Value::Object(body)
 }
 
-impl From<MangoError> for CouchError {
-    fn from(e: MangoError) -> Self {
-        CouchError::new(e.status(), e.error(), e.reason())
-    }
-}
-
 /// The design document's `views` entry for an index, in CouchDB's shape.
 fn view_json(index: &IndexDefinition) -> Value {
     let def = index.def_json();
@@ -91,7 +85,7 @@ fn view_json(index: &IndexDefinition) -> Value {
 
 impl Db<'_> {
     /// The doctype's json indexes, read from its query design documents.
-    pub async fn indexes(&self) -> CouchResult<Vec<IndexDefinition>> {
+    pub async fn indexes(&self) -> DocResult<Vec<IndexDefinition>> {
         let q = AllDocsQuery {
             start: Some("_design/".into()),
             end: Some("_design0".into()),
@@ -100,7 +94,7 @@ impl Db<'_> {
         };
         let mut out = Vec::new();
         for head in self
-            .couch
+            .docs
             .store
             .all_docs(self.inst, self.doctype, &q)
             .await?
@@ -119,11 +113,11 @@ impl Db<'_> {
 
     /// Builds the doctype's new indexes now, up to a budget; what is left
     /// is the background builder's.
-    async fn build_inline(&self) -> CouchResult<()> {
+    async fn build_inline(&self) -> DocResult<()> {
         let mut budget = INLINE_BUILD_DOCS;
         while budget > 0 {
             let left = self
-                .couch
+                .docs
                 .store
                 .build_step(self.inst, self.doctype, nuage_store::BUILD_STEP_DOCS)
                 .await?;
@@ -136,7 +130,7 @@ impl Db<'_> {
     }
 
     /// `POST /_index`.
-    pub async fn create_index(&self, body: Value) -> CouchResult<Value> {
+    pub async fn create_index(&self, body: Value) -> DocResult<Value> {
         // The index is maintained for every document of the doctype: it
         // needs the whole doctype (as writing its design document does).
         self.check_all(Verb::Post)?;
@@ -150,7 +144,7 @@ impl Db<'_> {
         // Add the view to the design document (creating it if needed).
         let ddoc_id = index.ddoc.clone();
         let head = self
-            .couch
+            .docs
             .store
             .doc_head(self.inst, self.doctype, &ddoc_id)
             .await?;
@@ -163,7 +157,7 @@ impl Db<'_> {
             .and_then(Value::as_str)
             .is_some_and(|l| l != "query")
         {
-            return Err(CouchError::bad_request(format!(
+            return Err(DocError::bad_request(format!(
                 "{ddoc_id} is not a query design document; choose another ddoc"
             )));
         }
@@ -182,7 +176,7 @@ impl Db<'_> {
     }
 
     /// `GET /_index`.
-    pub async fn list_indexes(&self) -> CouchResult<Value> {
+    pub async fn list_indexes(&self) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let mut list = vec![all_docs_index_json()];
         list.extend(self.indexes().await?.iter().map(IndexDefinition::to_json));
@@ -190,7 +184,7 @@ impl Db<'_> {
     }
 
     /// `DELETE /_index/{ddoc}/json/{name}`.
-    pub async fn delete_index(&self, ddoc: &str, name: &str) -> CouchResult<Value> {
+    pub async fn delete_index(&self, ddoc: &str, name: &str) -> DocResult<Value> {
         self.check_all(Verb::Delete)?;
         let ddoc_id = if ddoc.starts_with("_design/") {
             ddoc.to_owned()
@@ -199,15 +193,15 @@ impl Db<'_> {
         };
         let indexes = self.indexes().await?;
         if !indexes.iter().any(|i| i.ddoc == ddoc_id && i.name == name) {
-            return Err(CouchError::not_found("Index not found"));
+            return Err(DocError::not_found("Index not found"));
         }
         let head = self
-            .couch
+            .docs
             .store
             .doc_head(self.inst, self.doctype, &ddoc_id)
             .await?
             .filter(|h| !h.deleted)
-            .ok_or_else(|| CouchError::not_found("Index not found"))?;
+            .ok_or_else(|| DocError::not_found("Index not found"))?;
         let mut body = parse_body(&head.body);
         let remaining = match body.get_mut("views") {
             Some(Value::Object(v)) => {
@@ -232,12 +226,12 @@ impl Db<'_> {
         &self,
         plan: &QueryPlan<'i>,
         request: &FindRequest,
-    ) -> CouchResult<Source<'i>> {
+    ) -> DocResult<Source<'i>> {
         let IndexChoice::Json(index) = plan.index else {
             return Ok(Source::AllDocs);
         };
         let builds = self
-            .couch
+            .docs
             .store
             .index_builds(self.inst, self.doctype)
             .await?;
@@ -258,7 +252,7 @@ impl Db<'_> {
         request: &FindRequest,
         plan: &QueryPlan<'_>,
         source: &Source<'_>,
-    ) -> CouchResult<Found> {
+    ) -> DocResult<Found> {
         let limited = !self.sees_all(Verb::Get);
         let descending = plan.direction == Direction::Desc;
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
@@ -309,7 +303,7 @@ impl Db<'_> {
                         ..Default::default()
                     };
                     let heads = self
-                        .couch
+                        .docs
                         .store
                         .all_docs(self.inst, self.doctype, &q)
                         .await?;
@@ -352,7 +346,7 @@ impl Db<'_> {
                             limit: page as i64,
                         };
                         let rows = self
-                            .couch
+                            .docs
                             .store
                             .scan_index(self.inst, self.doctype, &scan)
                             .await?;
@@ -381,7 +375,7 @@ impl Db<'_> {
     }
 
     /// `POST /_find`.
-    pub async fn find(&self, body: Value) -> CouchResult<Value> {
+    pub async fn find(&self, body: Value) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let started = Instant::now();
         let request = FindRequest::parse(&body)?;
@@ -392,7 +386,7 @@ impl Db<'_> {
             Source::Building(..) => {
                 // The reference pipeline over every readable document.
                 let all = self
-                    .couch
+                    .docs
                     .store
                     .all_docs(self.inst, self.doctype, &AllDocsQuery::default())
                     .await?;
@@ -446,7 +440,7 @@ impl Db<'_> {
     /// `POST /_explain`: the index chosen, the key ranges read, and the SQL
     /// with the engine's plan for it, so a person can see that the index
     /// is used (and whether it is still being built).
-    pub async fn explain(&self, body: Value) -> CouchResult<Value> {
+    pub async fn explain(&self, body: Value) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let request = FindRequest::parse(&body)?;
         let indexes = self.indexes().await?;
@@ -469,7 +463,7 @@ impl Db<'_> {
                             descending: plan.direction == Direction::Desc,
                             limit: FIRST_PAGE as i64,
                         };
-                        self.couch
+                        self.docs
                             .store
                             .explain_scan(self.inst, self.doctype, &scan)
                             .await?

@@ -2,7 +2,7 @@
 //! `_deleted` and whatever meta members were asked for.
 
 use crate::attachments;
-use crate::error::CouchResult;
+use crate::error::DocResult;
 use nuage_blob::Blobs;
 use nuage_core::InstanceId;
 use nuage_core::revs::{Rev, RevTree};
@@ -57,7 +57,7 @@ pub async fn document(
     mut body: Map<String, Value>,
     tree: Option<&RevTree>,
     meta: &Meta,
-) -> CouchResult<Value> {
+) -> DocResult<Value> {
     body.insert("_id".into(), json!(id));
     body.insert("_rev".into(), json!(rev.to_string()));
     if deleted {

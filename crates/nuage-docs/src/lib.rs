@@ -23,11 +23,12 @@ mod write;
 
 pub use bulk::BulkGetItem;
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
-pub use error::{CouchError, CouchResult};
+pub use error::{Batch, DocError, DocResult};
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use render::Meta;
 pub use standalone::AttachmentContent;
+pub use write::WriteResult;
 
 use nuage_blob::Blobs;
 use nuage_core::scope::valid_doctype;
@@ -38,15 +39,15 @@ use nuage_store::Store;
 pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 
 #[derive(Clone)]
-pub struct Couch {
+pub struct Docs {
     pub(crate) store: Store,
     pub(crate) blobs: Blobs,
     pub max_doc_bytes: usize,
 }
 
-impl Couch {
-    pub fn new(store: Store, blobs: Blobs) -> Couch {
-        Couch {
+impl Docs {
+    pub fn new(store: Store, blobs: Blobs) -> Docs {
+        Docs {
             store,
             blobs,
             max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
@@ -63,18 +64,14 @@ impl Couch {
         inst: &'a InstanceId,
         access: &'a Access,
         doctype: &'a str,
-    ) -> CouchResult<Db<'a>> {
+    ) -> DocResult<Db<'a>> {
         if !valid_doctype(doctype) || doctype.ends_with(".*") {
-            return Err(CouchError::new(
-                400,
-                "illegal_database_name",
-                format!(
-                    "Name: '{doctype}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and . are allowed. Must begin with a letter."
-                ),
-            ));
+            return Err(DocError::IllegalDoctype(format!(
+                "Name: '{doctype}'. Only lowercase characters (a-z), digits (0-9), and any of the characters _, $, (, ), +, -, and . are allowed. Must begin with a letter."
+            )));
         }
         Ok(Db {
-            couch: self,
+            docs: self,
             inst,
             access,
             doctype,
@@ -82,16 +79,12 @@ impl Couch {
     }
 
     /// Removes every attachment blob of an instance (the instance is gone).
-    pub async fn delete_instance_blobs(&self, inst: &InstanceId) -> CouchResult<()> {
+    pub async fn delete_instance_blobs(&self, inst: &InstanceId) -> DocResult<()> {
         Ok(self.blobs.delete_instance(inst).await?)
     }
 
     /// `GET /data/_all_doctypes`: the doctypes this caller may read.
-    pub async fn all_doctypes(
-        &self,
-        inst: &InstanceId,
-        access: &Access,
-    ) -> CouchResult<Vec<String>> {
+    pub async fn all_doctypes(&self, inst: &InstanceId, access: &Access) -> DocResult<Vec<String>> {
         let all = self.store.list_doctypes(inst).await?;
         Ok(all
             .into_iter()
@@ -102,7 +95,7 @@ impl Couch {
 
 /// A doctype seen by one caller.
 pub struct Db<'a> {
-    pub(crate) couch: &'a Couch,
+    pub(crate) docs: &'a Docs,
     pub(crate) inst: &'a InstanceId,
     pub(crate) access: &'a Access,
     pub(crate) doctype: &'a str,
@@ -110,12 +103,12 @@ pub struct Db<'a> {
 
 impl Db<'_> {
     /// May the caller do `verb` on the whole doctype?
-    pub(crate) fn check_all(&self, verb: Verb) -> CouchResult<()> {
+    pub(crate) fn check_all(&self, verb: Verb) -> DocResult<()> {
         Ok(self.access.check(self.doctype, verb, Target::Doctype)?)
     }
 
     /// May the caller do `verb` on at least some documents?
-    pub(crate) fn check_some(&self, verb: Verb) -> CouchResult<()> {
+    pub(crate) fn check_some(&self, verb: Verb) -> DocResult<()> {
         if self.access.may_some(self.doctype, verb) {
             Ok(())
         } else {
@@ -133,7 +126,7 @@ impl Db<'_> {
         verb: Verb,
         id: &str,
         body: Option<&serde_json::Value>,
-    ) -> CouchResult<()> {
+    ) -> DocResult<()> {
         Ok(self
             .access
             .check(self.doctype, verb, Target::Doc { id, body })?)

@@ -1,7 +1,7 @@
 //! Replication's reads: `_revs_diff`, `_bulk_get`, and `_all_docs`.
 
 use crate::Db;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{Batch, DocError, DocResult};
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
@@ -22,11 +22,11 @@ pub const MAX_BULK_GET: usize = 10_000;
 
 impl Db<'_> {
     /// `POST /_revs_diff`: which of these revisions are we missing?
-    pub async fn revs_diff(&self, asked: Map<String, Value>) -> CouchResult<Value> {
+    pub async fn revs_diff(&self, asked: Map<String, Value>) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let ids: Vec<String> = asked.keys().cloned().collect();
         let mut trees = self
-            .couch
+            .docs
             .store
             .rev_trees(self.inst, self.doctype, &ids)
             .await?;
@@ -34,7 +34,7 @@ impl Db<'_> {
             // A limited permission learns nothing of documents outside it:
             // their revisions are reported missing, as if unknown.
             let heads = self
-                .couch
+                .docs
                 .store
                 .doc_heads(self.inst, self.doctype, &ids)
                 .await?;
@@ -48,7 +48,7 @@ impl Db<'_> {
         let mut out = Map::new();
         for (id, revs) in asked {
             let Value::Array(revs) = revs else {
-                return Err(CouchError::bad_request(format!(
+                return Err(DocError::bad_request(format!(
                     "revisions of {id} must be an array"
                 )));
             };
@@ -57,7 +57,7 @@ impl Db<'_> {
             let mut ancestors = std::collections::BTreeSet::new();
             for r in revs {
                 let Some(rev) = r.as_str().and_then(Rev::parse) else {
-                    return Err(CouchError::bad_request("Invalid rev format"));
+                    return Err(DocError::bad_request("Invalid rev format"));
                 };
                 if tree.is_some_and(|t| t.contains(&rev)) {
                     continue;
@@ -90,19 +90,16 @@ impl Db<'_> {
         items: Vec<BulkGetItem>,
         meta: &Meta,
         latest: bool,
-    ) -> CouchResult<Value> {
+    ) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         if items.len() > MAX_BULK_GET {
-            return Err(CouchError::new(
-                413,
-                "max_bulk_get_count_exceeded",
-                format!(
-                    "a _bulk_get request asks for at most {MAX_BULK_GET} documents (this one asks for {}); ask in smaller batches",
-                    items.len()
-                ),
-            ));
+            return Err(DocError::TooMany {
+                what: Batch::BulkGet,
+                limit: MAX_BULK_GET,
+                got: items.len(),
+            });
         }
-        let store = &self.couch.store;
+        let store = &self.docs.store;
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let trees = store.rev_trees(self.inst, self.doctype, &ids).await?;
         // Which revisions each item asks for.
@@ -169,7 +166,7 @@ impl Db<'_> {
                 let mut m = meta.clone();
                 m.atts_since = item.atts_since.clone();
                 let doc = render::document(
-                    &self.couch.blobs,
+                    &self.docs.blobs,
                     self.inst,
                     &item.id,
                     &rev,
@@ -193,9 +190,9 @@ impl Db<'_> {
         keys: Option<Vec<String>>,
         include_docs: bool,
         meta: &Meta,
-    ) -> CouchResult<Value> {
+    ) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
-        let store = &self.couch.store;
+        let store = &self.docs.store;
         let total = store
             .doctype_info(self.inst, self.doctype)
             .await?
@@ -231,7 +228,7 @@ impl Db<'_> {
                                 json!({"id": key, "key": key, "value": {"rev": h.rev.to_string()}});
                             if include_docs {
                                 row["doc"] = render::document(
-                                    &self.couch.blobs,
+                                    &self.docs.blobs,
                                     self.inst,
                                     key,
                                     &h.rev,
@@ -261,7 +258,7 @@ impl Db<'_> {
                         json!({"id": h.id, "key": h.id, "value": {"rev": h.rev.to_string()}});
                     if include_docs {
                         row["doc"] = render::document(
-                            &self.couch.blobs,
+                            &self.docs.blobs,
                             self.inst,
                             &h.id,
                             &h.rev,

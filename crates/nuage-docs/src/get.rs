@@ -1,7 +1,7 @@
 //! `GET /{doctype}/{id}`: the winner, a given revision, or `open_revs`.
 
 use crate::Db;
-use crate::error::{CouchError, CouchResult};
+use crate::error::{DocError, DocResult};
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::{Rev, RevTree};
@@ -28,9 +28,9 @@ pub enum GetAnswer {
 }
 
 impl Db<'_> {
-    pub async fn get(&self, id: &str, opts: &GetOptions) -> CouchResult<GetAnswer> {
+    pub async fn get(&self, id: &str, opts: &GetOptions) -> DocResult<GetAnswer> {
         self.check_some(Verb::Get)?;
-        crate::incoming::check_doc_id(id).map_err(|_| CouchError::missing())?;
+        crate::incoming::check_doc_id(id).map_err(|_| DocError::missing())?;
         // A refusal must not tell whether the document exists: an id list
         // refuses before the lookup; a selector, which needs the body,
         // answers an unreadable document as missing.
@@ -47,21 +47,21 @@ impl Db<'_> {
                 .await
                 .map(GetAnswer::OpenRevs);
         }
-        let store = &self.couch.store;
+        let store = &self.docs.store;
         if opts.rev.is_none() && !opts.meta.needs_tree() {
             // The common case: one row.
             let head = store
                 .doc_head(self.inst, self.doctype, id)
                 .await?
-                .ok_or_else(CouchError::missing)?;
+                .ok_or_else(DocError::missing)?;
             if head.deleted {
-                return Err(CouchError::deleted());
+                return Err(DocError::deleted());
             }
             let body = parse_body(&head.body);
             self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
-                .map_err(|_| CouchError::missing())?;
+                .map_err(|_| DocError::missing())?;
             let doc = render::document(
-                &self.couch.blobs,
+                &self.docs.blobs,
                 self.inst,
                 id,
                 &head.rev,
@@ -77,9 +77,9 @@ impl Db<'_> {
         let rev = match &opts.rev {
             Some(r) => r.clone(),
             None => {
-                let w = tree.winner().ok_or_else(CouchError::missing)?;
+                let w = tree.winner().ok_or_else(DocError::missing)?;
                 if w.deleted {
-                    return Err(CouchError::deleted());
+                    return Err(DocError::deleted());
                 }
                 w.rev.clone()
             }
@@ -87,7 +87,7 @@ impl Db<'_> {
         let doc = self
             .revision(id, &tree, &rev, &opts.meta)
             .await?
-            .ok_or_else(CouchError::missing)?;
+            .ok_or_else(DocError::missing)?;
         Ok(GetAnswer::Doc(doc))
     }
 
@@ -98,12 +98,12 @@ impl Db<'_> {
         tree: &RevTree,
         rev: &Rev,
         meta: &Meta,
-    ) -> CouchResult<Option<Value>> {
+    ) -> DocResult<Option<Value>> {
         let Some(node) = tree.get(rev) else {
             return Ok(None);
         };
         let rows = self
-            .couch
+            .docs
             .store
             .revs_with_bodies(self.inst, self.doctype, id, std::slice::from_ref(rev))
             .await?;
@@ -112,9 +112,9 @@ impl Db<'_> {
         };
         let body = parse_body(&body);
         self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
-            .map_err(|_| CouchError::missing())?;
+            .map_err(|_| DocError::missing())?;
         let doc = render::document(
-            &self.couch.blobs,
+            &self.docs.blobs,
             self.inst,
             id,
             rev,
@@ -132,9 +132,9 @@ impl Db<'_> {
         id: &str,
         open: &OpenRevs,
         opts: &GetOptions,
-    ) -> CouchResult<Vec<Value>> {
+    ) -> DocResult<Vec<Value>> {
         let tree = self
-            .couch
+            .docs
             .store
             .rev_tree(self.inst, self.doctype, id)
             .await?;

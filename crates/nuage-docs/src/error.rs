@@ -1,0 +1,164 @@
+//! What can go wrong with a document operation, said as what happened —
+//! never as a status code. Each protocol face maps these at its edge: the
+//! CouchDB face (nuage-web `routes/data/wire.rs`) to `{"error","reason"}`
+//! with CouchDB's codes, and later the file API, DAV and PIM faces to their
+//! own formats. Messages tell the person what to do next.
+
+use nuage_core::Denied;
+use nuage_mango::MangoError;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DocError {
+    /// The document, revision, attachment, index or doctype does not exist
+    /// (or, for a limited caller, is outside its permission: the two are
+    /// told apart by nobody). `reason` is CouchDB's: `missing`, `deleted`…
+    #[error("not found: {reason}")]
+    NotFound { reason: String },
+    /// The edit's revision is not the current leaf.
+    #[error("document update conflict")]
+    Conflict,
+    /// Creating a doctype that already exists.
+    #[error("the doctype already exists")]
+    DoctypeExists,
+    /// The caller's permissions do not cover the operation.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Allowed in kind, but past what this caller may do (a bound that
+    /// depends on who asks).
+    #[error("{0}")]
+    Refused(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// A parameter of the request does not parse.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The document itself is not acceptable (a bad special member…).
+    #[error("{0}")]
+    Validation(String),
+    /// A document id that may not be used.
+    #[error("{0}")]
+    IllegalDocId(String),
+    /// A doctype name that may not be used.
+    #[error("{0}")]
+    IllegalDoctype(String),
+    /// One item is bigger than its limit.
+    #[error("{what} is larger than the limit of {limit} bytes{}; {hint}", size.map(|s| format!(" ({s} bytes)")).unwrap_or_default())]
+    TooLarge {
+        what: &'static str,
+        limit: usize,
+        size: Option<usize>,
+        hint: &'static str,
+    },
+    /// A request carries more items than one request may.
+    #[error("{what} holds at most {limit} items (this one has {got}); send it in smaller batches")]
+    TooMany {
+        what: Batch,
+        limit: usize,
+        got: usize,
+    },
+    /// An attachment stub names an attachment the document does not have.
+    #[error("{0}")]
+    MissingStub(String),
+    /// A form of content this store does not take.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A Mango request or index definition is refused (its error carries
+    /// CouchDB's own code).
+    #[error("{}", .0.reason())]
+    Query(MangoError),
+    /// The store or the blob store failed; the cause was logged.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The kinds of batch a request is bounded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Batch {
+    BulkDocs,
+    BulkGet,
+}
+
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Batch::BulkDocs => "a _bulk_docs batch",
+            Batch::BulkGet => "a _bulk_get request",
+        })
+    }
+}
+
+impl DocError {
+    pub fn not_found(reason: &str) -> Self {
+        DocError::NotFound {
+            reason: reason.to_owned(),
+        }
+    }
+    pub fn missing() -> Self {
+        Self::not_found("missing")
+    }
+    pub fn deleted() -> Self {
+        Self::not_found("deleted")
+    }
+    pub fn no_db(doctype: &str) -> Self {
+        DocError::NotFound {
+            reason: format!(
+                "Database does not exist: no document of type {doctype} was written yet"
+            ),
+        }
+    }
+    pub fn conflict() -> Self {
+        DocError::Conflict
+    }
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        DocError::Invalid(reason.into())
+    }
+    pub fn doc_validation(reason: impl Into<String>) -> Self {
+        DocError::Validation(reason.into())
+    }
+    pub fn too_large(limit: usize) -> Self {
+        DocError::TooLarge {
+            what: "the document",
+            limit,
+            size: None,
+            hint: "store large content as an attachment or a file",
+        }
+    }
+    pub fn internal(reason: impl Into<String>) -> Self {
+        DocError::Internal(reason.into())
+    }
+}
+
+impl From<MangoError> for DocError {
+    fn from(e: MangoError) -> Self {
+        DocError::Query(e)
+    }
+}
+
+impl From<nuage_store::StoreError> for DocError {
+    fn from(e: nuage_store::StoreError) -> Self {
+        tracing::error!(error = %e, "document store failed");
+        DocError::internal(
+            "the document store failed; the error was logged. Try again, and tell the administrator if it persists",
+        )
+    }
+}
+
+impl From<nuage_blob::BlobError> for DocError {
+    fn from(e: nuage_blob::BlobError) -> Self {
+        match e {
+            nuage_blob::BlobError::Missing(k) => {
+                tracing::error!(blob = %k, "an attachment's content is missing from the blob store");
+                DocError::internal(format!(
+                    "attachment content {k} is missing from the blob store; tell the administrator"
+                ))
+            }
+            other => {
+                tracing::error!(error = %other, "blob store failed");
+                DocError::internal("the attachment store failed; the error was logged")
+            }
+        }
+    }
+}
+
+pub type DocResult<T> = Result<T, DocError>;

@@ -1,6 +1,6 @@
 //! Layers every request goes through: a request id (taken from
-//! `X-Request-Id` or made), a tracing span carrying it, metrics, and the
-//! body-size limit.
+//! `X-Request-Id` or made), a tracing span carrying it, metrics, the `Host`
+//! check (`host.rs`) and the body-size limit.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
@@ -15,6 +15,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub fn wrap(router: Router, body_limit: usize) -> Router {
     router
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(from_fn(crate::host::require_one_host))
         .layer(from_fn(observe))
 }
 

@@ -61,6 +61,7 @@ const INSTANCE_TABLES: &[&str] = &[
     "recovery_codes",
     "login_throttle",
     "oauth_codes",
+    "oauth_used_codes",
     "tokens",
     "oauth_clients",
     "app_passwords",

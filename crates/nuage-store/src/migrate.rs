@@ -1,6 +1,11 @@
 //! Migrations: one list, portable SQL, applied in order on either engine.
 //! Two processes starting at once are serialised (an advisory lock on
 //! PostgreSQL, an immediate write transaction on SQLite).
+//!
+//! Each migration not yet recorded in `nuage_schema` is applied, not only
+//! those above the highest recorded: versions are reserved by branches
+//! developed side by side (0004 was merged before 0003), and a database
+//! that ran the later one first must still get the earlier one.
 
 use crate::{Engine, Result, Store, StoreError, now_ms};
 use sqlx::Executor;
@@ -9,6 +14,7 @@ use sqlx::Executor;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_foundation.sql")),
     (2, include_str!("../migrations/0002_documents.sql")),
+    (4, include_str!("../migrations/0004_oauth_code_reuse.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -31,10 +37,10 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS nuage_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM nuage_schema")
-        .fetch_one(&mut *conn)
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM nuage_schema")
+        .fetch_all(&mut *conn)
         .await?;
-    let current = current.unwrap_or(0);
+    let current = applied.iter().copied().max().unwrap_or(0);
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > known {
         return Err(StoreError::SchemaTooNew {
@@ -42,7 +48,7 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<()> {
             known,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    for (version, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         let begin = match store.engine() {
             Engine::Sqlite => "BEGIN IMMEDIATE",
             Engine::Postgres => "BEGIN",

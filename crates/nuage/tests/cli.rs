@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 scenarios!(
     the_admin_manages_instances_from_the_command_line,
     the_admin_api_manages_instances_and_reports_metrics,
+    a_token_that_would_be_dead_or_everlasting_is_refused,
 );
 
 /// How long a running server may keep serving an instance another process
@@ -208,4 +209,30 @@ fn find<'a>(list: &'a Value, domain: &str) -> &'a Value {
     list.as_array()
         .and_then(|l| l.iter().find(|i| i["domain"] == domain))
         .unwrap_or_else(|| panic!("{domain} is not in {list}"))
+}
+
+async fn a_token_that_would_be_dead_or_everlasting_is_refused(server: Server) {
+    server.onboard_owner().await;
+    let scope = "io.nuage.settings:GET";
+    // Dead on arrival, or good for centuries: refused, saying what to ask
+    // for, with nothing on stdout for a script to mistake for a token.
+    for ttl in ["0", "99999999999", &u64::MAX.to_string()] {
+        let out = server
+            .cli(&["token", &server.domain, "--scope", scope, "--ttl", ttl])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "--ttl {ttl} must fail: {out:?}\nstderr: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "--ttl {ttl}: {out:?}");
+        assert!(
+            stderr.contains("--ttl") && stderr.contains("app password"),
+            "--ttl {ttl}: the message says what to ask for instead: {stderr}"
+        );
+    }
+    // The bounds themselves are fine: a second, and thirty days.
+    for ttl in ["1", "2592000"] {
+        server.cli_token(scope, Some(ttl)).await;
+    }
 }

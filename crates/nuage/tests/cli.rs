@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADMIN_SECRET, OTHER_HOST, PASSPHRASE, Server, send};
+use common::{ADMIN_SECRET, OTHER_HOST, PASSPHRASE, Server, cli_alone, send};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -234,5 +234,25 @@ async fn a_token_that_would_be_dead_or_everlasting_is_refused(server: Server) {
     // The bounds themselves are fine: a second, and thirty days.
     for ttl in ["1", "2592000"] {
         server.cli_token(scope, Some(ttl)).await;
+    }
+}
+
+/// A command that fails says why once, on stderr after `nuage: `, with
+/// every cause, and exits non-zero. (Each cause here also quotes the one
+/// it wraps: printed as a plain chain, it read three times.)
+#[tokio::test]
+async fn a_failing_command_says_why_once() {
+    let url = "sqlite:///no-such-folder-for-nuage/nuage.db";
+    let out = cli_alone(&["instance", "ls", "--database-url", url]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(stderr.starts_with("nuage: "), "{stderr}");
+    for said in [url, "unable to open database file", "Check the URL"] {
+        assert_eq!(
+            stderr.matches(said).count(),
+            1,
+            "`{said}` must be said exactly once: {stderr}"
+        );
     }
 }

@@ -31,7 +31,7 @@ pub use nuage_store::Engine;
 pub use raw::send_raw_http;
 pub use realtime::{Frame, Realtime};
 pub use reply::{Reply, send};
-pub use server::{Server, Sibling};
+pub use server::{Server, Sibling, cli_alone};
 
 /// The owner's passphrase in every scenario.
 pub const PASSPHRASE: &str = "correct horse battery staple";

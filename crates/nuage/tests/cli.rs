@@ -256,3 +256,47 @@ async fn a_failing_command_says_why_once() {
         );
     }
 }
+
+/// PostgreSQL is down, or the URL names the wrong port: the server and the
+/// commands say which database they could not reach (without its
+/// password) and what to check, within a few seconds.
+#[tokio::test]
+async fn an_unreachable_postgresql_is_named_quickly() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port();
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/test");
+    let serve = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    for command in [&["instance", "ls"][..], &serve[..]] {
+        let started = Instant::now();
+        let out = cli_alone(&[command, &["--database-url", &url]].concat()).await;
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = command[0];
+        assert!(!out.status.success(), "{what}: {out:?}");
+        assert!(
+            took < Duration::from_secs(8),
+            "{what} took {took:?} to give up: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{what}: the password shows: {stderr}"
+        );
+        for said in [
+            &format!("postgres://postgres:***@127.0.0.1:{port}/test")[..],
+            "Is PostgreSQL running",
+            "--database-url",
+            "DATABASE_URL",
+        ] {
+            assert!(stderr.contains(said), "{what}: no `{said}` in {stderr}");
+        }
+    }
+}

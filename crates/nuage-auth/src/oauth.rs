@@ -105,6 +105,53 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// The first control character (NUL, ESC, a line break, C1…) in a metadata
+/// string, and the field it is in. Client metadata are names and addresses
+/// shown to the owner and written to logs: a control character in one is
+/// never meant and could forge a log line or garble a page, and a NUL
+/// can't be stored in PostgreSQL's TEXT while SQLite would keep it, so the
+/// engines would disagree. Every field is listed by destructuring: a field
+/// added to [`ClientMetadata`] must be added here to compile.
+fn control_character(meta: &ClientMetadata) -> Option<(&'static str, char)> {
+    let ClientMetadata {
+        redirect_uris,
+        client_name,
+        token_endpoint_auth_method,
+        grant_types,
+        response_types,
+        scope,
+        client_uri,
+        logo_uri,
+        software_id,
+        software_version,
+    } = meta;
+    let lists = [
+        ("redirect_uris", Some(redirect_uris)),
+        ("grant_types", grant_types.as_ref()),
+        ("response_types", response_types.as_ref()),
+    ];
+    let texts = [
+        ("client_name", client_name),
+        ("token_endpoint_auth_method", token_endpoint_auth_method),
+        ("scope", scope),
+        ("client_uri", client_uri),
+        ("logo_uri", logo_uri),
+        ("software_id", software_id),
+        ("software_version", software_version),
+    ];
+    let strings = lists
+        .into_iter()
+        .flat_map(|(field, list)| list.into_iter().flatten().map(move |s| (field, s)))
+        .chain(
+            texts
+                .into_iter()
+                .filter_map(|(field, text)| text.as_ref().map(|s| (field, s))),
+        );
+    strings
+        .into_iter()
+        .find_map(|(field, s)| s.chars().find(|c| c.is_control()).map(|c| (field, c)))
+}
+
 /// RFC 8252 §7.3: loopback redirects may use any port, chosen at run time.
 fn is_loopback_http(u: &url::Url) -> bool {
     u.scheme() == "http"
@@ -176,6 +223,21 @@ impl Auth {
         meta: ClientMetadata,
     ) -> Result<Value, AuthError> {
         let bad = |code, d: String| AuthError::OAuth(OAuthError::new(code, d));
+        if let Some((field, c)) = control_character(&meta) {
+            // RFC 7591 §3.2.2: a bad redirect URI has its own error code.
+            let code = if field == "redirect_uris" {
+                "invalid_redirect_uri"
+            } else {
+                "invalid_client_metadata"
+            };
+            return Err(bad(
+                code,
+                format!(
+                    "{field} contains the control character U+{:04X}; send it as plain text without control characters",
+                    u32::from(c)
+                ),
+            ));
+        }
         if meta.redirect_uris.is_empty() {
             return Err(bad(
                 "invalid_redirect_uri",

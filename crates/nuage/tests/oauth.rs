@@ -18,6 +18,7 @@ scenarios!(
     alice_says_no_and_the_app_is_told,
     a_stolen_code_is_useless_without_the_verifier,
     a_code_used_twice_revokes_every_token_it_gave,
+    an_app_whose_metadata_hides_control_characters_is_refused,
 );
 
 const CONTACTS_GET: &str = "io.nuage.contacts:GET";
@@ -368,4 +369,85 @@ async fn a_code_used_twice_revokes_every_token_it_gave(server: Server) {
     app.refresh(other_grant.refresh_token().expect("a refresh token"))
         .await
         .unwrap_or_else(|e| panic!("the other grant's refresh: {}", describe(&e)));
+}
+
+async fn an_app_whose_metadata_hides_control_characters_is_refused(server: Server) {
+    let alice = server.onboard_owner().await;
+    let register = |body: Value| {
+        let http = server.http();
+        let url = server.url("/auth/register");
+        async move { send(http.post(url).json(&body)).await }
+    };
+    let app = |field: &str, value: Value| {
+        let mut body = json!({
+            "client_name": "Contacts sync",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        });
+        body[field] = value;
+        body
+    };
+    // A NUL (which PostgreSQL's TEXT can't hold), an escape sequence, a
+    // line break that would forge a log line: RFC 7591 §3.2.2, the error
+    // naming the field, the same on every engine.
+    for bad in ["Contacts\u{0}sync", "\u{1b}[31mContacts", "Contacts\nsync"] {
+        for (field, value, error) in [
+            ("client_name", json!(bad), "invalid_client_metadata"),
+            (
+                "client_uri",
+                json!(format!("https://a.example/{bad}")),
+                "invalid_client_metadata",
+            ),
+            (
+                "logo_uri",
+                json!(format!("https://a.example/{bad}")),
+                "invalid_client_metadata",
+            ),
+            ("software_id", json!(bad), "invalid_client_metadata"),
+            ("software_version", json!(bad), "invalid_client_metadata"),
+            (
+                "scope",
+                json!(format!("{CONTACTS_GET}{bad}")),
+                "invalid_client_metadata",
+            ),
+            (
+                "grant_types",
+                json!(["authorization_code", bad]),
+                "invalid_client_metadata",
+            ),
+            ("response_types", json!([bad]), "invalid_client_metadata"),
+            (
+                "token_endpoint_auth_method",
+                json!(bad),
+                "invalid_client_metadata",
+            ),
+            (
+                "redirect_uris",
+                json!([format!("{REDIRECT_URI}{bad}")]),
+                "invalid_redirect_uri",
+            ),
+        ] {
+            let reply = register(app(field, value))
+                .await
+                .expect_oauth_error(StatusCode::BAD_REQUEST, error);
+            let said = reply["error_description"].as_str().unwrap_or_default();
+            assert!(
+                said.contains(field) && said.contains("control character"),
+                "{field} = {bad:?}: the description names the field: {reply}"
+            );
+        }
+    }
+    server.assert_healthy().await;
+    let clients = send(alice.api(Method::GET, "/settings/clients"))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(clients, json!([]), "nothing was registered: {clients}");
+
+    // Text that is merely unusual is welcome.
+    let named = register(app("client_name", json!("Kontakte – Sync ✓ «日本»")))
+        .await
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(named["client_name"], "Kontakte – Sync ✓ «日本»", "{named}");
 }

@@ -375,7 +375,15 @@ impl Auth {
             p.code_challenge.as_deref(),
             p.code_challenge_method.as_deref(),
         ) {
-            (Some(c), Some("S256")) if c.len() == 43 => c.to_owned(),
+            // RFC 7636 §4.2: BASE64URL(SHA256(verifier)), 43 characters;
+            // anything else could never match, and a NUL can't even be stored.
+            (Some(c), Some("S256"))
+                if c.len() == 43
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                c.to_owned()
+            }
             (Some(_), Some("S256")) => {
                 return Err(fail(OAuthError::invalid_request(
                     "code_challenge must be 43 characters of base64url (RFC 7636 §4.2)",

@@ -19,6 +19,7 @@ scenarios!(
     a_stolen_code_is_useless_without_the_verifier,
     a_code_used_twice_revokes_every_token_it_gave,
     an_app_whose_metadata_hides_control_characters_is_refused,
+    a_code_challenge_that_is_not_base64url_is_sent_back,
 );
 
 const CONTACTS_GET: &str = "io.nuage.contacts:GET";
@@ -450,4 +451,33 @@ async fn an_app_whose_metadata_hides_control_characters_is_refused(server: Serve
         .await
         .json_ok(StatusCode::CREATED);
     assert_eq!(named["client_name"], "Kontakte – Sync ✓ «日本»", "{named}");
+}
+
+async fn a_code_challenge_that_is_not_base64url_is_sent_back(server: Server) {
+    let alice = alice_with_a_contact(&server).await;
+    let app = App::register(&server, "Contacts sync").await;
+    // 43 characters, as S256 gives, but not base64url (RFC 7636 §4.2): a
+    // NUL, which PostgreSQL's TEXT can't hold, or punctuation.
+    for challenge in [format!("\u{0}{}", "A".repeat(42)), "!".repeat(43)] {
+        let (mut url, _, _) = app.authorize_url(CONTACTS_GET);
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| match &*k {
+                "code_challenge" => (k.into_owned(), challenge.clone()),
+                _ => (k.into_owned(), v.into_owned()),
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let reply = alice
+            .get(url.as_str())
+            .await
+            .expect_status(StatusCode::SEE_OTHER);
+        let back = reqwest::Url::parse(&reply.location()).expect("a redirect URL");
+        assert!(back.as_str().starts_with(REDIRECT_URI), "{reply}");
+        assert!(
+            back.query_pairs()
+                .any(|(k, v)| k == "error" && v == "invalid_request"),
+            "{challenge:?}: {reply}"
+        );
+    }
 }

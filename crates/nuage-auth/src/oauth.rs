@@ -1,15 +1,16 @@
 //! The OAuth 2 authorization server for devices and programs: dynamic client
 //! registration (RFC 7591), the authorization code grant with PKCE
 //! (RFC 6749 §4.1, RFC 7636; S256 only, required for every client), refresh
-//! tokens rotated on every use with replay detection (RFC 9700 §4.14.2), and
-//! revocation (RFC 7009). Redirect URIs follow RFC 8252 for native apps.
+//! tokens rotated on every use with replay detection (RFC 9700 §4.14.2), a
+//! code used twice revoking what it gave (RFC 6749 §4.1.2), and revocation
+//! (RFC 7009). Redirect URIs follow RFC 8252 for native apps.
 
 use crate::{Auth, AuthError, OAuthError, secret};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use nuage_core::scope::{format_scope, parse_scope};
 use nuage_core::{InstanceId, Permission};
-use nuage_store::{AuthCodeRow, OAuthClientRow, TokenKind, TokenRow, now_ms};
+use nuage_store::{AuthCodeRow, CodeExchange, OAuthClientRow, TokenKind, TokenRow, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -104,6 +105,53 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
+/// The first control character (NUL, ESC, a line break, C1…) in a metadata
+/// string, and the field it is in. Client metadata are names and addresses
+/// shown to the owner and written to logs: a control character in one is
+/// never meant and could forge a log line or garble a page, and a NUL
+/// can't be stored in PostgreSQL's TEXT while SQLite would keep it, so the
+/// engines would disagree. Every field is listed by destructuring: a field
+/// added to [`ClientMetadata`] must be added here to compile.
+fn control_character(meta: &ClientMetadata) -> Option<(&'static str, char)> {
+    let ClientMetadata {
+        redirect_uris,
+        client_name,
+        token_endpoint_auth_method,
+        grant_types,
+        response_types,
+        scope,
+        client_uri,
+        logo_uri,
+        software_id,
+        software_version,
+    } = meta;
+    let lists = [
+        ("redirect_uris", Some(redirect_uris)),
+        ("grant_types", grant_types.as_ref()),
+        ("response_types", response_types.as_ref()),
+    ];
+    let texts = [
+        ("client_name", client_name),
+        ("token_endpoint_auth_method", token_endpoint_auth_method),
+        ("scope", scope),
+        ("client_uri", client_uri),
+        ("logo_uri", logo_uri),
+        ("software_id", software_id),
+        ("software_version", software_version),
+    ];
+    let strings = lists
+        .into_iter()
+        .flat_map(|(field, list)| list.into_iter().flatten().map(move |s| (field, s)))
+        .chain(
+            texts
+                .into_iter()
+                .filter_map(|(field, text)| text.as_ref().map(|s| (field, s))),
+        );
+    strings
+        .into_iter()
+        .find_map(|(field, s)| s.chars().find(|c| c.is_control()).map(|c| (field, c)))
+}
+
 /// RFC 8252 §7.3: loopback redirects may use any port, chosen at run time.
 fn is_loopback_http(u: &url::Url) -> bool {
     u.scheme() == "http"
@@ -175,6 +223,21 @@ impl Auth {
         meta: ClientMetadata,
     ) -> Result<Value, AuthError> {
         let bad = |code, d: String| AuthError::OAuth(OAuthError::new(code, d));
+        if let Some((field, c)) = control_character(&meta) {
+            // RFC 7591 §3.2.2: a bad redirect URI has its own error code.
+            let code = if field == "redirect_uris" {
+                "invalid_redirect_uri"
+            } else {
+                "invalid_client_metadata"
+            };
+            return Err(bad(
+                code,
+                format!(
+                    "{field} contains the control character U+{:04X}; send it as plain text without control characters",
+                    u32::from(c)
+                ),
+            ));
+        }
         if meta.redirect_uris.is_empty() {
             return Err(bad(
                 "invalid_redirect_uri",
@@ -312,7 +375,15 @@ impl Auth {
             p.code_challenge.as_deref(),
             p.code_challenge_method.as_deref(),
         ) {
-            (Some(c), Some("S256")) if c.len() == 43 => c.to_owned(),
+            // RFC 7636 §4.2: BASE64URL(SHA256(verifier)), 43 characters;
+            // anything else could never match, and a NUL can't even be stored.
+            (Some(c), Some("S256"))
+                if c.len() == 43
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            {
+                c.to_owned()
+            }
             (Some(_), Some("S256")) => {
                 return Err(fail(OAuthError::invalid_request(
                     "code_challenge must be 43 characters of base64url (RFC 7636 §4.2)",
@@ -414,45 +485,42 @@ impl Auth {
                     .code
                     .as_deref()
                     .ok_or_else(|| OAuthError::invalid_request("send the code"))?;
-                let row = self
+                let family = secret::id();
+                let now = now_ms();
+                let exchange = self
                     .store
-                    .take_auth_code(inst, &secret::hash(code))
+                    .exchange_auth_code(inst, &secret::hash(code), &family, now, |row| {
+                        match check_code(row, &client, p, now) {
+                            Ok(()) => {
+                                let (tokens, pair) =
+                                    self.new_pair(&client.client_id, &row.scope, &family);
+                                (tokens, Ok(pair))
+                            }
+                            Err(e) => (Vec::new(), Err(e)),
+                        }
+                    })
                     .await
-                    .map_err(server)?
-                    .filter(|c| c.expires_at > now_ms())
-                    .ok_or_else(|| OAuthError::invalid_grant("the code is unknown, expired or already used; start the authorization again"))?;
-                if row.client_id != client.client_id {
-                    return Err(OAuthError::invalid_grant(
-                        "the code was issued to another client",
-                    ));
+                    .map_err(server)?;
+                match exchange {
+                    CodeExchange::Taken(outcome) => outcome,
+                    CodeExchange::Replayed { family } => {
+                        // RFC 6749 §4.1.2: a code used twice was seen by
+                        // someone else; what it gave is no longer trusted.
+                        let gone = self
+                            .store
+                            .delete_token_family(inst, &family)
+                            .await
+                            .map_err(server)?;
+                        self.cache.forget(inst, &gone);
+                        tracing::warn!(instance = %inst, client = %client.client_id, revoked = gone.len(), "authorization code replayed; the tokens it gave are revoked");
+                        Err(OAuthError::invalid_grant(
+                            "this code was already used; the tokens it gave are now revoked, start the authorization again",
+                        ))
+                    }
+                    CodeExchange::Unknown => Err(OAuthError::invalid_grant(
+                        "the code is unknown or expired; start the authorization again",
+                    )),
                 }
-                // RFC 6749 §4.1.3: the redirect_uri must be the one used to
-                // get the code.
-                if p.redirect_uri
-                    .as_deref()
-                    .is_some_and(|u| u != row.redirect_uri)
-                {
-                    return Err(OAuthError::invalid_grant(
-                        "redirect_uri differs from the authorization request's",
-                    ));
-                }
-                let verifier = p
-                    .code_verifier
-                    .as_deref()
-                    .filter(|v| valid_verifier(v))
-                    .ok_or_else(|| {
-                        OAuthError::invalid_request(
-                            "send code_verifier: 43 to 128 unreserved characters (RFC 7636 §4.1)",
-                        )
-                    })?;
-                if !secret::equal(&pkce_s256(verifier), &row.code_challenge) {
-                    return Err(OAuthError::invalid_grant(
-                        "code_verifier does not match code_challenge",
-                    ));
-                }
-                self.issue_pair(inst, &client.client_id, &row.scope, &secret::id())
-                    .await
-                    .map_err(server)
             }
             Some("refresh_token") => {
                 let given = p
@@ -515,6 +583,42 @@ impl Auth {
         }
     }
 
+    /// A new access and refresh token of `family`: the rows to store, and
+    /// the answer that hands them out (RFC 6749 §5.1).
+    fn new_pair(
+        &self,
+        client_id: &str,
+        scope: &str,
+        family: &str,
+    ) -> (Vec<TokenRow>, TokenResponse) {
+        let now = now_ms();
+        let access = secret::generate("nat_");
+        let refresh = secret::generate("nrt_");
+        let access_ttl = self.config.access_token_ttl;
+        let rows = [
+            (&access, TokenKind::Access, access_ttl),
+            (&refresh, TokenKind::Refresh, self.config.refresh_token_ttl),
+        ]
+        .map(|(token, kind, ttl)| TokenRow {
+            token_hash: secret::hash(token),
+            kind,
+            client_id: Some(client_id.to_owned()),
+            family: family.to_owned(),
+            scope: scope.to_owned(),
+            created_at: now,
+            expires_at: now + ttl.as_millis() as i64,
+            used_at: None,
+        });
+        let response = TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: access_ttl.as_secs(),
+            refresh_token: refresh,
+            scope: scope.to_owned(),
+        };
+        (rows.into(), response)
+    }
+
     async fn issue_pair(
         &self,
         inst: &InstanceId,
@@ -522,37 +626,11 @@ impl Auth {
         scope: &str,
         family: &str,
     ) -> Result<TokenResponse, nuage_store::StoreError> {
-        let now = now_ms();
-        let access = secret::generate("nat_");
-        let refresh = secret::generate("nrt_");
-        let access_ttl = self.config.access_token_ttl;
-        for (token, kind, ttl) in [
-            (&access, TokenKind::Access, access_ttl),
-            (&refresh, TokenKind::Refresh, self.config.refresh_token_ttl),
-        ] {
-            self.store
-                .insert_token(
-                    inst,
-                    &TokenRow {
-                        token_hash: secret::hash(token),
-                        kind,
-                        client_id: Some(client_id.to_owned()),
-                        family: family.to_owned(),
-                        scope: scope.to_owned(),
-                        created_at: now,
-                        expires_at: now + ttl.as_millis() as i64,
-                        used_at: None,
-                    },
-                )
-                .await?;
+        let (rows, response) = self.new_pair(client_id, scope, family);
+        for row in &rows {
+            self.store.insert_token(inst, row).await?;
         }
-        Ok(TokenResponse {
-            access_token: access,
-            token_type: "Bearer",
-            expires_in: access_ttl.as_secs(),
-            refresh_token: refresh,
-            scope: scope.to_owned(),
-        })
+        Ok(response)
     }
 
     /// RFC 7009: revokes a token of the calling client. Unknown tokens and
@@ -606,6 +684,50 @@ impl Auth {
         self.cache.forget(inst, &gone);
         Ok(())
     }
+}
+
+/// May `client` exchange this code, as `p` presents it? RFC 6749 §4.1.3
+/// and RFC 7636 §4.6.
+fn check_code(
+    row: &AuthCodeRow,
+    client: &OAuthClientRow,
+    p: &TokenParams,
+    now: i64,
+) -> Result<(), OAuthError> {
+    if row.expires_at <= now {
+        return Err(OAuthError::invalid_grant(
+            "the code has expired; start the authorization again",
+        ));
+    }
+    if row.client_id != client.client_id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    // RFC 6749 §4.1.3: the redirect_uri must be the one used to get the code.
+    if p.redirect_uri
+        .as_deref()
+        .is_some_and(|u| u != row.redirect_uri)
+    {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request's",
+        ));
+    }
+    let verifier = p
+        .code_verifier
+        .as_deref()
+        .filter(|v| valid_verifier(v))
+        .ok_or_else(|| {
+            OAuthError::invalid_request(
+                "send code_verifier: 43 to 128 unreserved characters (RFC 7636 §4.1)",
+            )
+        })?;
+    if !secret::equal(&pkce_s256(verifier), &row.code_challenge) {
+        return Err(OAuthError::invalid_grant(
+            "code_verifier does not match code_challenge",
+        ));
+    }
+    Ok(())
 }
 
 /// RFC 6749 §6: a refreshed token may ask for less, never more.

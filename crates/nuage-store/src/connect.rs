@@ -1,9 +1,16 @@
 //! Opening the database: the engine is chosen by the URL's scheme.
 
 use crate::{EventBus, Result, Store, StoreError, migrate};
-use sqlx::Executor;
 use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, Connection, Executor};
 use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long the first connection to PostgreSQL may take at start-up. A
+/// refused connection is tried again within it (a server still starting
+/// gets these seconds); then the error names the URL and the reason,
+/// instead of the pool's "timed out" after its 10 s acquire timeout.
+const FIRST_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -30,11 +37,27 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let engine = Engine::from_url(url).ok_or_else(|| StoreError::Open {
-            url: url.to_owned(),
+            url: redact(url),
             source: sqlx::Error::Configuration(
                 "use sqlite://PATH or postgres://USER@HOST/DB".into(),
             ),
         })?;
+        if engine == Engine::Postgres {
+            first_connection(url).await.map_err(|source| match source {
+                // Nothing (or not PostgreSQL) answered there.
+                sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
+                    StoreError::Unreachable {
+                        url: redact(url),
+                        source,
+                    }
+                }
+                // PostgreSQL answered, and said no (role, database, password).
+                source => StoreError::Open {
+                    url: redact(url),
+                    source,
+                },
+            })?;
+        }
         let opts = AnyPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
@@ -97,18 +120,66 @@ impl Store {
     }
 }
 
-/// Hides a password in a URL before it reaches a log or an error.
+/// Connects to PostgreSQL once, within [`FIRST_CONNECT_TIMEOUT`], to learn
+/// why it can't be reached: the pool retries a refused connection until its
+/// acquire timeout and then reports only that it timed out.
+async fn first_connection(url: &str) -> Result<(), sqlx::Error> {
+    let deadline = Instant::now() + FIRST_CONNECT_TIMEOUT;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        let last = match tokio::time::timeout_at(deadline, AnyConnection::connect(url)).await {
+            Ok(Ok(conn)) => return conn.close().await,
+            Ok(Err(e)) => e,
+            Err(_) => {
+                return Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {} s", FIRST_CONNECT_TIMEOUT.as_secs()),
+                )));
+            }
+        };
+        let starting = match &last {
+            sqlx::Error::Io(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+            // 57P03 cannot_connect_now: "the database system is starting up".
+            sqlx::Error::Database(e) => e.code().as_deref() == Some("57P03"),
+            _ => false,
+        };
+        if !starting || Instant::now() + pause >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
+    }
+}
+
+/// Hides a password in a URL before it reaches a log or an error: the
+/// userinfo's (`user:pw@`) and a `password=` query parameter's.
 fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
+            let creds = &base[s + 3..at];
             match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_owned(),
+                Some(c) => format!("{}{}:***{}", &base[..s + 3], &creds[..c], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&pairs.join("&"));
     }
+    out
 }
 
 #[cfg(test)]
@@ -120,5 +191,13 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            super::redact("postgres://u@h/db?sslmode=require&password=secret"),
+            "postgres://u@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(
+            super::redact("sqlite:///var/lib/nuage/nuage.db?mode=rwc"),
+            "sqlite:///var/lib/nuage/nuage.db?mode=rwc"
+        );
     }
 }

@@ -15,6 +15,14 @@ pub enum StoreError {
         source: sqlx::Error,
     },
     #[error(
+        "cannot reach PostgreSQL at {url}: {source}. Is PostgreSQL running, and does it listen there?"
+    )]
+    Unreachable {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error(
         "the database schema is at version {found}, newer than this nuage knows ({known}); run a newer nuage"
     )]
     SchemaTooNew { found: i64, known: i64 },

@@ -63,6 +63,7 @@ pub(crate) const INSTANCE_TABLES: &[&str] = &[
     "recovery_codes",
     "login_throttle",
     "oauth_codes",
+    "oauth_used_codes",
     "tokens",
     "oauth_clients",
     "app_passwords",

@@ -43,7 +43,7 @@ pub use docs::{
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};
 pub use instances::{InstanceRow, NewInstance};
-pub use oauth::{AuthCodeRow, OAuthClientRow};
+pub use oauth::{AuthCodeRow, CodeExchange, OAuthClientRow};
 pub use sessions::SessionRow;
 pub use throttle::ThrottleRow;
 pub use tokens::{TokenKind, TokenRow};

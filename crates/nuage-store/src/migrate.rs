@@ -1,6 +1,11 @@
 //! Migrations: one list, portable SQL, applied in order on either engine.
 //! Two processes starting at once are serialised (an advisory lock on
 //! PostgreSQL, an immediate write transaction on SQLite).
+//!
+//! Each migration not yet recorded in `nuage_schema` is applied, not only
+//! those above the highest recorded: versions are reserved by branches
+//! developed side by side (0004 was merged before 0003), and a database
+//! that ran the later one first must still get the earlier one.
 
 use crate::{Engine, Result, Store, StoreError, now_ms};
 use sqlx::Executor;
@@ -10,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_foundation.sql")),
     (2, include_str!("../migrations/0002_documents.sql")),
     (3, include_str!("../migrations/0003_index_entries.sql")),
+    (4, include_str!("../migrations/0004_oauth_code_reuse.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
@@ -22,7 +28,8 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     }
     let result = apply(store, &mut conn).await;
     let result = match result {
-        Ok(from) if from < 3 => crate::docs::legacy::upgrade_to_entries(store).await,
+        // Version 3 moved Mango indexes to index entries: finish the move.
+        Ok(newly) if newly.contains(&3) => crate::docs::legacy::upgrade_to_entries(store).await,
         other => other.map(|_| ()),
     };
     if store.engine() == Engine::Postgres {
@@ -31,16 +38,16 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     result
 }
 
-/// Applies the missing migrations; returns the version found before.
-async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<i64> {
+/// Applies the missing migrations; returns the versions it applied.
+async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>> {
     conn.execute(
         "CREATE TABLE IF NOT EXISTS nuage_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
     )
     .await?;
-    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM nuage_schema")
-        .fetch_one(&mut *conn)
+    let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM nuage_schema")
+        .fetch_all(&mut *conn)
         .await?;
-    let current = current.unwrap_or(0);
+    let current = applied.iter().copied().max().unwrap_or(0);
     let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
     if current > known {
         return Err(StoreError::SchemaTooNew {
@@ -48,7 +55,8 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<i64> {
             known,
         });
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    let mut newly = Vec::new();
+    for (version, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         let begin = match store.engine() {
             Engine::Sqlite => "BEGIN IMMEDIATE",
             Engine::Postgres => "BEGIN",
@@ -75,6 +83,7 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<i64> {
         match step {
             Ok(()) => {
                 conn.execute("COMMIT").await?;
+                newly.push(*version);
                 tracing::info!(version, "applied database migration");
             }
             Err(e) => {
@@ -83,5 +92,5 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<i64> {
             }
         }
     }
-    Ok(current)
+    Ok(newly)
 }

@@ -1,6 +1,9 @@
-//! OAuth clients (RFC 7591) and authorization codes (RFC 6749 §4.1).
+//! OAuth clients (RFC 7591) and authorization codes (RFC 6749 §4.1), with
+//! the record of codes already exchanged (`oauth_used_codes`, migration
+//! 0004), kept only for a code's lifetime.
 
-use crate::{InstanceId, Result, Store};
+use crate::tokens::insert_token_with;
+use crate::{InstanceId, Result, Store, TokenRow};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -26,6 +29,18 @@ pub struct AuthCodeRow {
     pub scope: String,
     pub code_challenge: String,
     pub expires_at: i64,
+}
+
+/// What presenting an authorization code found.
+#[derive(Debug)]
+pub enum CodeExchange<T> {
+    /// The code was waiting; it is spent now, whatever `issue` decided.
+    Taken(T),
+    /// The code was exchanged before, within its lifetime; the tokens of
+    /// `family` came from that exchange.
+    Replayed { family: String },
+    /// No such code: never granted here, or past its lifetime.
+    Unknown,
 }
 
 const CLIENT_COLUMNS: &str = "client_id, client_secret_hash, registration_token_hash, client_name, \
@@ -160,29 +175,91 @@ impl Store {
         Ok(())
     }
 
-    /// Removes and returns a code: a code can be exchanged once only
-    /// (RFC 6749 §4.1.2), even by two racing requests.
-    pub async fn take_auth_code(
+    /// Exchanges a code, once (RFC 6749 §4.1.2), even against racing
+    /// requests. In one transaction: the code is removed, `issue` decides
+    /// from it which tokens to make (none if it refuses), those tokens are
+    /// stored, and the code is remembered as used, with `family`, the
+    /// family its tokens belong to, until it would have expired. A second
+    /// use finds that record: `Replayed`, naming the family to revoke.
+    /// Because the tokens commit with the record, a replay that arrives
+    /// while the first exchange runs waits for it and finds its tokens.
+    pub async fn exchange_auth_code<T>(
         &self,
         inst: &InstanceId,
         code_hash: &str,
-    ) -> Result<Option<AuthCodeRow>> {
+        family: &str,
+        now: i64,
+        issue: impl FnOnce(&AuthCodeRow) -> (Vec<TokenRow>, T),
+    ) -> Result<CodeExchange<T>> {
+        let mut tx = self.pool().begin().await?;
         let row = sqlx::query(
             "DELETE FROM oauth_codes WHERE instance_id = $1 AND code_hash = $2 \
              RETURNING code_hash, client_id, redirect_uri, scope, code_challenge, expires_at",
         )
         .bind(inst.as_str())
         .bind(code_hash)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(AuthCodeRow {
+        let Some(r) = row else {
+            tx.rollback().await?;
+            let family = sqlx::query_scalar(
+                "SELECT family FROM oauth_used_codes \
+                 WHERE instance_id = $1 AND code_hash = $2 AND expires_at > $3",
+            )
+            .bind(inst.as_str())
+            .bind(code_hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+            return Ok(match family {
+                Some(family) => CodeExchange::Replayed { family },
+                None => CodeExchange::Unknown,
+            });
+        };
+        let code = AuthCodeRow {
             code_hash: r.try_get("code_hash")?,
             client_id: r.try_get("client_id")?,
             redirect_uri: r.try_get("redirect_uri")?,
             scope: r.try_get("scope")?,
             code_challenge: r.try_get("code_challenge")?,
             expires_at: r.try_get("expires_at")?,
-        }))
+        };
+        let (tokens, outcome) = issue(&code);
+        // The instance's records of codes past their lifetime go as a new
+        // one comes: the table stays a few minutes deep.
+        sqlx::query("DELETE FROM oauth_used_codes WHERE instance_id = $1 AND expires_at <= $2")
+            .bind(inst.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO oauth_used_codes (instance_id, code_hash, family, expires_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(inst.as_str())
+        .bind(code_hash)
+        .bind(family)
+        .bind(code.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        for t in &tokens {
+            insert_token_with(&mut *tx, inst, t).await?;
+        }
+        tx.commit().await?;
+        Ok(CodeExchange::Taken(outcome))
+    }
+
+    /// Forgets codes past their lifetime, exchanged or not, on every
+    /// instance; returns how many.
+    pub async fn purge_expired_codes(&self, now: i64) -> Result<u64> {
+        let mut gone = 0;
+        for table in ["oauth_codes", "oauth_used_codes"] {
+            gone += sqlx::query(sql!("DELETE FROM {table} WHERE expires_at <= $1"))
+                .bind(now)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        }
+        Ok(gone)
     }
 }

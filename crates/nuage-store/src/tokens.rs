@@ -62,23 +62,33 @@ fn from_row(r: &AnyRow) -> Result<TokenRow, sqlx::Error> {
     })
 }
 
+/// Stores a token through `exec`: the pool, or a transaction that makes
+/// it together with something else (an exchanged code).
+pub(crate) async fn insert_token_with<'c>(
+    exec: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    inst: &InstanceId,
+    t: &TokenRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tokens (instance_id, token_hash, kind, client_id, family, scope, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(inst.as_str())
+    .bind(&t.token_hash)
+    .bind(t.kind.as_str())
+    .bind(&t.client_id)
+    .bind(&t.family)
+    .bind(&t.scope)
+    .bind(t.created_at)
+    .bind(t.expires_at)
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     pub async fn insert_token(&self, inst: &InstanceId, t: &TokenRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO tokens (instance_id, token_hash, kind, client_id, family, scope, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(inst.as_str())
-        .bind(&t.token_hash)
-        .bind(t.kind.as_str())
-        .bind(&t.client_id)
-        .bind(&t.family)
-        .bind(&t.scope)
-        .bind(t.created_at)
-        .bind(t.expires_at)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        insert_token_with(self.pool(), inst, t).await
     }
 
     pub async fn token(&self, inst: &InstanceId, token_hash: &str) -> Result<Option<TokenRow>> {

@@ -129,7 +129,7 @@ async fn removing_an_instance_removes_all_its_rows_and_only_its_rows(db: &TestDb
     assert!(!store.delete_instance(&a.id).await.unwrap());
 }
 
-async fn an_authorization_code_is_taken_once(db: &TestDb) {
+async fn an_authorization_code_is_exchanged_once_and_its_replay_named(db: &TestDb) {
     let store = db.open().await;
     let (a, b) = two_instances(&store).await;
     let code = AuthCodeRow {
@@ -141,10 +141,47 @@ async fn an_authorization_code_is_taken_once(db: &TestDb) {
         expires_at: now_ms() + 60_000,
     };
     store.create_auth_code(&a.id, &code).await.unwrap();
-    assert!(store.take_auth_code(&b.id, "c").await.unwrap().is_none());
-    let taken = store.take_auth_code(&a.id, "c").await.unwrap().unwrap();
-    assert_eq!(taken.scope, "io.nuage.contacts:GET");
-    assert!(store.take_auth_code(&a.id, "c").await.unwrap().is_none());
+    let exchange = |inst: InstanceId, family: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .exchange_auth_code(&inst, "c", family, now_ms(), |row| {
+                    (
+                        vec![token("t1", TokenKind::Access, family)],
+                        row.scope.clone(),
+                    )
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // Another instance doesn't know the code.
+    assert!(matches!(
+        exchange(b.id.clone(), "fb").await,
+        CodeExchange::Unknown
+    ));
+    // The first exchange takes it and stores the tokens it makes.
+    let first = exchange(a.id.clone(), "fa").await;
+    assert!(
+        matches!(&first, CodeExchange::Taken(scope) if scope == "io.nuage.contacts:GET"),
+        "{first:?}"
+    );
+    assert_eq!(
+        store.token(&a.id, "t1").await.unwrap().unwrap().family,
+        "fa"
+    );
+    // The second is told which family the first one made, and makes none.
+    let second = exchange(a.id.clone(), "fa2").await;
+    assert!(
+        matches!(&second, CodeExchange::Replayed { family } if family == "fa"),
+        "{second:?}"
+    );
+    // Past the code's lifetime, the record goes.
+    assert_eq!(store.purge_expired_codes(code.expires_at).await.unwrap(), 1);
+    assert!(matches!(
+        exchange(a.id.clone(), "fa3").await,
+        CodeExchange::Unknown
+    ));
 }
 
 async fn a_refresh_token_is_used_once_and_its_family_revoked_together(db: &TestDb) {
@@ -261,7 +298,7 @@ nuage_store::on_both_engines!(
     a_domain_belongs_to_one_instance,
     one_instance_never_sees_another_ones_credentials,
     removing_an_instance_removes_all_its_rows_and_only_its_rows,
-    an_authorization_code_is_taken_once,
+    an_authorization_code_is_exchanged_once_and_its_replay_named,
     a_refresh_token_is_used_once_and_its_family_revoked_together,
     login_failures_count_up_and_clear,
     recovery_codes_work_once,

@@ -98,16 +98,22 @@ pub async fn resolve(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
+    // RFC 9112 §3.2.2: a target in absolute form names the host; Host is
+    // then ignored. (`host::require_one_host` has made Host unambiguous.)
     let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or_default()
         .to_owned();
     if host.is_empty() {
         return Err(ApiError::BadRequest(
-            "the request has no Host header; send one naming your cloud".into(),
+            "the request names no host; send a Host header naming your cloud".into(),
         ));
     }
     let ctx = state.instance_for_host(&host).await?;

@@ -9,6 +9,7 @@ mod cookies;
 mod csrf;
 mod error;
 mod extract;
+mod host;
 mod instances;
 mod middleware;
 mod pages;

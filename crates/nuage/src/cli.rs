@@ -53,7 +53,7 @@ pub enum Command {
         /// Permissions, e.g. `io.nuage.contacts:GET io.nuage.files:ALL`
         #[arg(long)]
         scope: String,
-        /// Lifetime in seconds
+        /// Lifetime in seconds, from 1 to 2592000 (30 days)
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
     },

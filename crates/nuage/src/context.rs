@@ -4,7 +4,7 @@ use crate::cli::Global;
 use crate::config::{self, Config};
 use anyhow::Context as _;
 use nuage_auth::Auth;
-use nuage_store::{InstanceRow, Store};
+use nuage_store::{InstanceRow, Store, StoreError};
 use std::path::Path;
 
 /// The configuration with every layer applied.
@@ -52,7 +52,19 @@ pub async fn open(cfg: &Config) -> anyhow::Result<Auth> {
     if url.starts_with("sqlite:") {
         ensure_data_dir(&cfg.data)?;
     }
-    let store = Store::open(&url, cfg.database.max_connections.max(1)).await?;
+    let store = Store::open(&url, cfg.database.max_connections.max(1))
+        .await
+        .map_err(|e| match e {
+            StoreError::Open { .. } | StoreError::Unreachable { .. } => {
+                let named_by = if cfg.database_url.is_some() {
+                    "--database-url (or DATABASE_URL, or database_url in the config file)"
+                } else {
+                    "--data (SQLite in the data folder)"
+                };
+                anyhow::Error::new(e).context(format!("cannot open the database; check {named_by}"))
+            }
+            e => e.into(),
+        })?;
     Ok(Auth::new(store, cfg.auth.to_auth_config()))
 }
 

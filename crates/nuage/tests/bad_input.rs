@@ -4,13 +4,16 @@
 
 mod common;
 
-use common::{PASSPHRASE, Reply, Server, send};
+use common::{PASSPHRASE, Reply, Server, send, send_raw_http};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-scenarios!(bad_requests_are_refused_and_change_nothing);
+scenarios!(
+    bad_requests_are_refused_and_change_nothing,
+    an_ambiguous_host_is_refused_before_any_instance_is_chosen,
+);
 
 /// What Mallory would like Alice's passphrase to become.
 const MALLORYS: &str = "mallory was here all along";
@@ -177,4 +180,71 @@ async fn bad_requests_are_refused_and_change_nothing(server: Server) {
     let (again, reply) = server.login(PASSPHRASE).await;
     reply.expect_status(StatusCode::SEE_OTHER);
     again.instance_settings().await;
+}
+
+async fn an_ambiguous_host_is_refused_before_any_instance_is_chosen(server: Server) {
+    let alice = server.onboard_owner().await;
+    server.add_instance(common::OTHER_HOST).await;
+    let port = server.addr.port();
+    let mine = format!("Host: {}", server.domain);
+    let other = format!("Host: {}:{port}", common::OTHER_HOST);
+    let unknown = format!("Host: unknown.localhost:{port}");
+    let session = format!(
+        "Cookie: nuage_session={}",
+        alice.session().expect("a session")
+    );
+
+    // RFC 9112 §3.2: two Host lines, a missing one on HTTP/1.1, or one
+    // that is not a host: 400 with nuage's JSON error, whichever instance
+    // either line names, and before any is looked up (an unknown host
+    // first would otherwise answer 404 unknown_instance).
+    for (what, lines) in [
+        ("Alice's host twice", vec![mine.as_str(), mine.as_str()]),
+        ("Alice's and Bob's", vec![mine.as_str(), other.as_str()]),
+        ("Bob's and Alice's", vec![other.as_str(), mine.as_str()]),
+        (
+            "an unknown host, then Alice's",
+            vec![unknown.as_str(), mine.as_str()],
+        ),
+        ("no Host at all", vec![]),
+        ("a Host with userinfo", vec!["Host: alice@localhost"]),
+    ] {
+        for path in ["/settings/instance", "/status", "/auth/login"] {
+            let head = [format!("GET {path} HTTP/1.1"), session.clone()]
+                .into_iter()
+                .chain(lines.iter().map(|l| l.to_string()))
+                .collect::<Vec<_>>()
+                .join("\r\n");
+            let reply = send_raw_http(server.addr, &format!("{what}: {path}"), &head).await;
+            let body = reply.expect_error(StatusCode::BAD_REQUEST, "bad_request");
+            assert!(
+                Reply::error_text(&body).contains("Host"),
+                "{what}: the message names the header: {body}"
+            );
+        }
+    }
+    // The admin listener checks Host too, before the secret.
+    let head = format!("GET /instances HTTP/1.1\r\n{mine}\r\n{other}");
+    send_raw_http(server.admin_addr, "admin, two Hosts", &head)
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "bad_request");
+    server.assert_healthy().await;
+
+    // One Host line is served as always; HTTP/1.0, which predates Host,
+    // may leave it out where no instance is needed.
+    let head = format!("GET /settings/instance HTTP/1.1\r\n{session}\r\n{mine}");
+    let settings = send_raw_http(server.addr, "one Host", &head)
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(settings["domain"], server.domain.as_str(), "{settings}");
+    // RFC 9112 §3.2.2: a target in absolute form names the instance, as a
+    // proxy routing by it would understand, whatever Host says.
+    let head = format!("GET http://unknown.localhost:{port}/settings/instance HTTP/1.1\r\n{mine}");
+    send_raw_http(server.addr, "absolute form", &head)
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "unknown_instance");
+    let status = send_raw_http(server.addr, "HTTP/1.0", "GET /status HTTP/1.0")
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(status["status"], "ok", "{status}");
 }

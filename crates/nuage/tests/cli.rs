@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ADMIN_SECRET, OTHER_HOST, PASSPHRASE, Server, send};
+use common::{ADMIN_SECRET, OTHER_HOST, PASSPHRASE, Server, cli_alone, send};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 scenarios!(
     the_admin_manages_instances_from_the_command_line,
     the_admin_api_manages_instances_and_reports_metrics,
+    a_token_that_would_be_dead_or_everlasting_is_refused,
 );
 
 /// How long a running server may keep serving an instance another process
@@ -208,4 +209,94 @@ fn find<'a>(list: &'a Value, domain: &str) -> &'a Value {
     list.as_array()
         .and_then(|l| l.iter().find(|i| i["domain"] == domain))
         .unwrap_or_else(|| panic!("{domain} is not in {list}"))
+}
+
+async fn a_token_that_would_be_dead_or_everlasting_is_refused(server: Server) {
+    server.onboard_owner().await;
+    let scope = "io.nuage.settings:GET";
+    // Dead on arrival, or good for centuries: refused, saying what to ask
+    // for, with nothing on stdout for a script to mistake for a token.
+    for ttl in ["0", "99999999999", &u64::MAX.to_string()] {
+        let out = server
+            .cli(&["token", &server.domain, "--scope", scope, "--ttl", ttl])
+            .await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "--ttl {ttl} must fail: {out:?}\nstderr: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "--ttl {ttl}: {out:?}");
+        assert!(
+            stderr.contains("--ttl") && stderr.contains("app password"),
+            "--ttl {ttl}: the message says what to ask for instead: {stderr}"
+        );
+    }
+    // The bounds themselves are fine: a second, and thirty days.
+    for ttl in ["1", "2592000"] {
+        server.cli_token(scope, Some(ttl)).await;
+    }
+}
+
+/// A command that fails says why once, on stderr after `nuage: `, with
+/// every cause, and exits non-zero. (Each cause here also quotes the one
+/// it wraps: printed as a plain chain, it read three times.)
+#[tokio::test]
+async fn a_failing_command_says_why_once() {
+    let url = "sqlite:///no-such-folder-for-nuage/nuage.db";
+    let out = cli_alone(&["instance", "ls", "--database-url", url]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(stderr.starts_with("nuage: "), "{stderr}");
+    for said in [url, "unable to open database file", "Check the URL"] {
+        assert_eq!(
+            stderr.matches(said).count(),
+            1,
+            "`{said}` must be said exactly once: {stderr}"
+        );
+    }
+}
+
+/// PostgreSQL is down, or the URL names the wrong port: the server and the
+/// commands say which database they could not reach (without its
+/// password) and what to check, within a few seconds.
+#[tokio::test]
+async fn an_unreachable_postgresql_is_named_quickly() {
+    // A port nothing listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port();
+    let url = format!("postgres://postgres:hunter2@127.0.0.1:{port}/test");
+    let serve = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--admin-listen",
+        "127.0.0.1:0",
+    ];
+    for command in [&["instance", "ls"][..], &serve[..]] {
+        let started = Instant::now();
+        let out = cli_alone(&[command, &["--database-url", &url]].concat()).await;
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = command[0];
+        assert!(!out.status.success(), "{what}: {out:?}");
+        assert!(
+            took < Duration::from_secs(8),
+            "{what} took {took:?} to give up: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2"),
+            "{what}: the password shows: {stderr}"
+        );
+        for said in [
+            &format!("postgres://postgres:***@127.0.0.1:{port}/test")[..],
+            "Is PostgreSQL running",
+            "--database-url",
+            "DATABASE_URL",
+        ] {
+            assert!(stderr.contains(said), "{what}: no `{said}` in {stderr}");
+        }
+    }
 }

@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::oauth::{App, REDIRECT_URI, describe, error_code};
+use common::oauth::{App, REDIRECT_URI, TokenError, describe, error_code};
 use common::{Browser, Server, send};
 use oauth2::basic::{BasicErrorResponseType, BasicTokenType};
-use oauth2::{PkceCodeVerifier, Scope, TokenResponse};
+use oauth2::{AccessToken, PkceCodeVerifier, RefreshToken, Scope, TokenResponse};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -17,6 +17,9 @@ scenarios!(
     alice_removes_an_app_and_its_tokens_stop_working,
     alice_says_no_and_the_app_is_told,
     a_stolen_code_is_useless_without_the_verifier,
+    a_code_used_twice_revokes_every_token_it_gave,
+    an_app_whose_metadata_hides_control_characters_is_refused,
+    a_code_challenge_that_is_not_base64url_is_sent_back,
 );
 
 const CONTACTS_GET: &str = "io.nuage.contacts:GET";
@@ -46,6 +49,32 @@ async fn reads_contacts(server: &Server, token: &str) -> Value {
     assert_eq!(doc["_id"], "alice", "{doc}");
     assert_eq!(doc["fn"], "Alice Martin", "{doc}");
     doc
+}
+
+/// The token endpoint refused, as RFC 6749 §5.2 says it must: `invalid_grant`.
+fn refused_grant<T: std::fmt::Debug>(answer: Result<T, TokenError>, why: &str) {
+    let err = answer.expect_err(why);
+    assert_eq!(
+        error_code(&err),
+        Some(BasicErrorResponseType::InvalidGrant),
+        "{why}: {}",
+        describe(&err)
+    );
+}
+
+/// A grant is over: its access tokens are unknown, its refresh token refused.
+async fn grant_is_over(
+    server: &Server,
+    app: &App,
+    access: &[&AccessToken],
+    refresh: &RefreshToken,
+) {
+    for token in access {
+        bearer_get(server, token.secret(), "/data/io.nuage.contacts/alice")
+            .await
+            .expect_unauthenticated();
+    }
+    refused_grant(app.refresh(refresh).await, "the grant is over");
 }
 
 async fn an_app_asks_alice_and_reads_only_her_contacts(server: Server) {
@@ -170,29 +199,17 @@ async fn a_refreshed_token_works_and_a_replayed_one_ends_the_grant(server: Serve
 
     // The old refresh token comes back (stolen, say): refused, and the
     // whole grant ends, the thief's and the app's tokens alike.
-    let replay = app.refresh(&first_refresh).await;
-    let err = replay.expect_err("a used refresh token must be refused");
-    assert_eq!(
-        error_code(&err),
-        Some(BasicErrorResponseType::InvalidGrant),
-        "{}",
-        describe(&err)
+    refused_grant(
+        app.refresh(&first_refresh).await,
+        "a used refresh token must be refused",
     );
-    for token in [first.access_token(), second.access_token()] {
-        bearer_get(&server, token.secret(), "/data/io.nuage.contacts/alice")
-            .await
-            .expect_unauthenticated();
-    }
-    let err = app
-        .refresh(&second_refresh)
-        .await
-        .expect_err("the grant is over");
-    assert_eq!(
-        error_code(&err),
-        Some(BasicErrorResponseType::InvalidGrant),
-        "{}",
-        describe(&err)
-    );
+    grant_is_over(
+        &server,
+        &app,
+        &[first.access_token(), second.access_token()],
+        &second_refresh,
+    )
+    .await;
 }
 
 async fn an_app_revokes_its_tokens(server: Server) {
@@ -215,13 +232,7 @@ async fn an_app_revokes_its_tokens(server: Server) {
     app.revoke(refresh.secret(), "refresh_token")
         .await
         .expect_status(StatusCode::OK);
-    let err = app.refresh(refresh).await.expect_err("revoked");
-    assert_eq!(
-        error_code(&err),
-        Some(BasicErrorResponseType::InvalidGrant),
-        "{}",
-        describe(&err)
-    );
+    refused_grant(app.refresh(refresh).await, "revoked");
 
     // An unknown token is answered the same (RFC 7009 §2.2).
     app.revoke("nat_this-token-never-existed", "access_token")
@@ -314,14 +325,159 @@ async fn a_stolen_code_is_useless_without_the_verifier(server: Server) {
     let code = auth.code();
     // A thief who saw the redirect has the code but not the verifier.
     let guessed = PkceCodeVerifier::new("x".repeat(43) + "guessed-verifier-of-the-thief");
-    let err = app
-        .exchange(code, guessed)
-        .await
-        .expect_err("a wrong verifier must be refused");
-    assert_eq!(
-        error_code(&err),
-        Some(BasicErrorResponseType::InvalidGrant),
-        "{}",
-        describe(&err)
+    refused_grant(
+        app.exchange(code, guessed).await,
+        "a wrong verifier must be refused",
     );
+}
+
+async fn a_code_used_twice_revokes_every_token_it_gave(server: Server) {
+    let alice = alice_with_a_contact(&server).await;
+    let app = App::register(&server, "Contacts sync").await;
+    let (auth, _) = app.consent(&alice, CONTACTS_GET, "allow").await;
+    let code = auth.code();
+    let verifier = || PkceCodeVerifier::new(auth.verifier.secret().clone());
+    // Another grant of the same app, which the replay must not touch.
+    let other_grant = app.tokens(&alice, CONTACTS_GET).await;
+
+    // The app exchanges the code and refreshes once: two generations of
+    // tokens from the one code.
+    let first = app
+        .exchange(code.clone(), verifier())
+        .await
+        .unwrap_or_else(|e| panic!("code exchange: {}", describe(&e)));
+    reads_contacts(&server, first.access_token().secret()).await;
+    let second = app
+        .refresh(first.refresh_token().expect("a refresh token"))
+        .await
+        .unwrap_or_else(|e| panic!("refresh: {}", describe(&e)));
+    reads_contacts(&server, second.access_token().secret()).await;
+
+    // The code comes back, with the right verifier even (the app retried,
+    // or someone saw the whole exchange): refused, and RFC 6749 §4.1.2's
+    // SHOULD: every token it gave is revoked.
+    refused_grant(app.exchange(code, verifier()).await, "a code works once");
+    grant_is_over(
+        &server,
+        &app,
+        &[first.access_token(), second.access_token()],
+        second.refresh_token().expect("a refresh token"),
+    )
+    .await;
+
+    // The other grant still works.
+    reads_contacts(&server, other_grant.access_token().secret()).await;
+    app.refresh(other_grant.refresh_token().expect("a refresh token"))
+        .await
+        .unwrap_or_else(|e| panic!("the other grant's refresh: {}", describe(&e)));
+}
+
+async fn an_app_whose_metadata_hides_control_characters_is_refused(server: Server) {
+    let alice = server.onboard_owner().await;
+    let register = |body: Value| {
+        let http = server.http();
+        let url = server.url("/auth/register");
+        async move { send(http.post(url).json(&body)).await }
+    };
+    let app = |field: &str, value: Value| {
+        let mut body = json!({
+            "client_name": "Contacts sync",
+            "redirect_uris": [REDIRECT_URI],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        });
+        body[field] = value;
+        body
+    };
+    // A NUL (which PostgreSQL's TEXT can't hold), an escape sequence, a
+    // line break that would forge a log line: RFC 7591 §3.2.2, the error
+    // naming the field, the same on every engine.
+    for bad in ["Contacts\u{0}sync", "\u{1b}[31mContacts", "Contacts\nsync"] {
+        for (field, value, error) in [
+            ("client_name", json!(bad), "invalid_client_metadata"),
+            (
+                "client_uri",
+                json!(format!("https://a.example/{bad}")),
+                "invalid_client_metadata",
+            ),
+            (
+                "logo_uri",
+                json!(format!("https://a.example/{bad}")),
+                "invalid_client_metadata",
+            ),
+            ("software_id", json!(bad), "invalid_client_metadata"),
+            ("software_version", json!(bad), "invalid_client_metadata"),
+            (
+                "scope",
+                json!(format!("{CONTACTS_GET}{bad}")),
+                "invalid_client_metadata",
+            ),
+            (
+                "grant_types",
+                json!(["authorization_code", bad]),
+                "invalid_client_metadata",
+            ),
+            ("response_types", json!([bad]), "invalid_client_metadata"),
+            (
+                "token_endpoint_auth_method",
+                json!(bad),
+                "invalid_client_metadata",
+            ),
+            (
+                "redirect_uris",
+                json!([format!("{REDIRECT_URI}{bad}")]),
+                "invalid_redirect_uri",
+            ),
+        ] {
+            let reply = register(app(field, value))
+                .await
+                .expect_oauth_error(StatusCode::BAD_REQUEST, error);
+            let said = reply["error_description"].as_str().unwrap_or_default();
+            assert!(
+                said.contains(field) && said.contains("control character"),
+                "{field} = {bad:?}: the description names the field: {reply}"
+            );
+        }
+    }
+    server.assert_healthy().await;
+    let clients = send(alice.api(Method::GET, "/settings/clients"))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(clients, json!([]), "nothing was registered: {clients}");
+
+    // Text that is merely unusual is welcome.
+    let named = register(app("client_name", json!("Kontakte – Sync ✓ «日本»")))
+        .await
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(named["client_name"], "Kontakte – Sync ✓ «日本»", "{named}");
+}
+
+async fn a_code_challenge_that_is_not_base64url_is_sent_back(server: Server) {
+    let alice = alice_with_a_contact(&server).await;
+    let app = App::register(&server, "Contacts sync").await;
+    // 43 characters, as S256 gives, but not base64url (RFC 7636 §4.2): a
+    // NUL, which PostgreSQL's TEXT can't hold, or punctuation.
+    for challenge in [format!("\u{0}{}", "A".repeat(42)), "!".repeat(43)] {
+        let (mut url, _, _) = app.authorize_url(CONTACTS_GET);
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| match &*k {
+                "code_challenge" => (k.into_owned(), challenge.clone()),
+                _ => (k.into_owned(), v.into_owned()),
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+        let reply = alice
+            .get(url.as_str())
+            .await
+            .expect_status(StatusCode::SEE_OTHER);
+        let back = reqwest::Url::parse(&reply.location()).expect("a redirect URL");
+        assert!(back.as_str().starts_with(REDIRECT_URI), "{reply}");
+        assert!(
+            back.query_pairs()
+                .any(|(k, v)| k == "error" && v == "invalid_request"),
+            "{challenge:?}: {reply}"
+        );
+    }
 }

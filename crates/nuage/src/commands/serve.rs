@@ -137,7 +137,8 @@ async fn purge_expired(auth: Auth) {
         let now = nuage_store::now_ms();
         let s = auth.store().purge_expired_sessions(now).await;
         let t = auth.store().purge_expired_tokens(now).await;
-        if let (Err(e), _) | (_, Err(e)) = (&s, &t) {
+        let c = auth.store().purge_expired_codes(now).await;
+        if let (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) = (&s, &t, &c) {
             tracing::warn!(error = %e, "purging expired credentials failed; will retry in an hour");
         }
     }

@@ -8,7 +8,7 @@ pub async fn run(cfg: &Config, domain: &str, scope: &str, ttl: u64) -> anyhow::R
     let auth = context::open(cfg).await?;
     let row = context::find_instance(&auth, domain).await?;
     let token = auth
-        .issue_cli_token(&row.id, scope, Duration::from_secs(ttl.max(1)))
+        .issue_cli_token(&row.id, scope, Duration::from_secs(ttl))
         .await?;
     println!("{token}");
     Ok(())

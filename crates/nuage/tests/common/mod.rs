@@ -19,6 +19,7 @@ mod browser;
 mod couch;
 mod html;
 pub mod oauth;
+mod raw;
 mod realtime;
 mod reply;
 mod server;
@@ -27,9 +28,10 @@ pub use browser::Browser;
 pub use couch::{Couch, DocState, Lines, ids_of, rev_pos};
 pub use html::{Form, Page};
 pub use nuage_store::Engine;
+pub use raw::send_raw_http;
 pub use realtime::{Frame, Realtime};
 pub use reply::{Reply, send};
-pub use server::{Server, Sibling};
+pub use server::{Server, Sibling, cli_alone};
 
 /// The owner's passphrase in every scenario.
 pub const PASSPHRASE: &str = "correct horse battery staple";

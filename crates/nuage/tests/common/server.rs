@@ -208,30 +208,10 @@ impl Server {
     }
 
     pub async fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuage"))
-            .args(args)
-            .arg("--data")
-            .arg(self.data.path())
-            .args(["--database-url", &self.db.url])
-            .env("RUST_LOG", "warn")
-            .env_remove("DATABASE_URL")
-            .env_remove("NUAGE_DATA")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("run the nuage binary");
-        let mut input = child.stdin.take().expect("piped stdin");
-        input
-            .write_all(stdin.as_bytes())
-            .await
-            .expect("write the command's stdin");
-        drop(input);
-        tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("`nuage {}` took over {CLI_TIMEOUT:?}", args.join(" ")))
-            .expect("wait for the nuage command")
+        let mut args = args.to_vec();
+        let data = self.data.path().to_str().expect("a UTF-8 temp path");
+        args.extend(["--data", data, "--database-url", &self.db.url]);
+        run_cli(&args, stdin).await
     }
 
     /// Runs a command that must succeed; returns its stdout.
@@ -325,6 +305,42 @@ impl Server {
         let page = b.open(&self.onboarding_url).await;
         (b, page)
     }
+}
+
+/// `nuage ARGS` on a data folder of its own and no server: for commands
+/// that must fail before they reach one (a bad flag, no database).
+pub async fn cli_alone(args: &[&str]) -> Output {
+    let data = tempfile::tempdir().expect("temp data dir");
+    let mut args = args.to_vec();
+    args.extend(["--data", data.path().to_str().expect("a UTF-8 temp path")]);
+    run_cli(&args, "").await
+}
+
+/// Runs the nuage binary with `args` and `stdin`, in an environment of
+/// its own (no DATABASE_URL or NUAGE_DATA from the shell running the
+/// tests), within [`CLI_TIMEOUT`].
+async fn run_cli(args: &[&str], stdin: &str) -> Output {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nuage"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .env_remove("NUAGE_DATA")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run the nuage binary");
+    let mut input = child.stdin.take().expect("piped stdin");
+    input
+        .write_all(stdin.as_bytes())
+        .await
+        .expect("write the command's stdin");
+    drop(input);
+    tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("`nuage {}` took over {CLI_TIMEOUT:?}", args.join(" ")))
+        .expect("wait for the nuage command")
 }
 
 /// What a starting `nuage serve` printed: its addresses, and the onboarding

@@ -67,6 +67,12 @@ pub enum DocError {
     /// CouchDB's own code).
     #[error("{}", .0.reason())]
     Query(MangoError),
+    /// The write would take the instance over its storage quota.
+    #[error("{}", quota_message(*.needed, .usage))]
+    QuotaExceeded {
+        needed: i64,
+        usage: nuage_store::Usage,
+    },
     /// The store or the blob store failed; the cause was logged.
     #[error("{0}")]
     Internal(String),
@@ -135,8 +141,42 @@ impl From<MangoError> for DocError {
     }
 }
 
+/// Bytes for people: `1.5 MB`.
+fn human(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    match b {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+        b => format!("{b} bytes"),
+    }
+}
+
+fn quota_message(needed: i64, usage: &nuage_store::Usage) -> String {
+    let quota = usage.quota.unwrap_or(0);
+    let top: Vec<String> = usage
+        .by_doctype
+        .iter()
+        .map(|(d, b)| format!("{d} {}", human(*b)))
+        .collect();
+    format!(
+        "this cloud's storage quota is {}, {} of it is used ({}), and this write needs {} more; delete documents or attachments you no longer need, or ask the administrator for a larger quota",
+        human(quota),
+        human(usage.used),
+        if top.is_empty() {
+            "nothing yet".to_owned()
+        } else {
+            top.join(", ")
+        },
+        human(needed)
+    )
+}
+
 impl From<nuage_store::StoreError> for DocError {
     fn from(e: nuage_store::StoreError) -> Self {
+        if let nuage_store::StoreError::QuotaExceeded { needed, usage } = e {
+            return DocError::QuotaExceeded { needed, usage };
+        }
         tracing::error!(error = %e, "document store failed");
         DocError::internal(
             "the document store failed; the error was logged. Try again, and tell the administrator if it persists",

@@ -150,6 +150,9 @@ impl Db<'_> {
         let any_attachments = docs
             .iter()
             .any(|d| d.as_ref().is_ok_and(|i| i.attachments.is_some()));
+        if any_attachments {
+            self.check_room_for_attachments(&docs).await?;
+        }
         let heads = if full_access && !(new_edits && any_attachments) {
             HashMap::new()
         } else {
@@ -189,6 +192,33 @@ impl Db<'_> {
                 }
             })
             .collect())
+    }
+
+    /// Refuses inline attachments that the instance's quota has no room
+    /// for, before their blobs are stored (the store checks the quota again,
+    /// exactly, when the documents commit).
+    async fn check_room_for_attachments(
+        &self,
+        docs: &[Result<Incoming, (String, DocError)>],
+    ) -> DocResult<()> {
+        let incoming: usize = docs
+            .iter()
+            .filter_map(|d| d.as_ref().ok()?.attachments.as_ref())
+            .flat_map(|atts| atts.values())
+            .filter_map(|a| a.get("data").and_then(Value::as_str))
+            .map(|b64| b64.len() / 4 * 3)
+            .sum();
+        if incoming == 0 {
+            return Ok(());
+        }
+        let usage = self.docs.store.usage(self.inst).await?;
+        match usage.quota {
+            Some(quota) if usage.used + incoming as i64 > quota => Err(DocError::QuotaExceeded {
+                needed: incoming as i64,
+                usage,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Checks one document and turns it into a store write.

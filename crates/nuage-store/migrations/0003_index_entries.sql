@@ -41,3 +41,15 @@ CREATE INDEX index_entries_by_doc ON index_entries (instance_id, doctype, doc_id
 -- How many indexes a doctype maintains: a write reads it with the doctype
 -- row it locks anyway, so a doctype without indexes pays nothing more.
 ALTER TABLE doctypes ADD COLUMN index_count BIGINT NOT NULL DEFAULT 0;
+
+-- Storage used, for quotas: each revision's size (its body and the
+-- attachments it lists; 0 once its body is pruned) and each doctype's total
+-- (revisions with a body, plus its _local documents), kept by the writes.
+ALTER TABLE revs ADD COLUMN size BIGINT NOT NULL DEFAULT 0;
+UPDATE revs SET size = LENGTH(body) WHERE body IS NOT NULL;
+ALTER TABLE doctypes ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+UPDATE doctypes SET bytes =
+    COALESCE((SELECT SUM(r.size) FROM revs r
+              WHERE r.instance_id = doctypes.instance_id AND r.doctype = doctypes.doctype), 0)
+  + COALESCE((SELECT SUM(LENGTH(l.body)) FROM local_docs l
+              WHERE l.instance_id = doctypes.instance_id AND l.doctype = doctypes.doctype), 0);

@@ -38,7 +38,7 @@ pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
     AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, IndexBuild,
-    IndexBuilder, IndexScan, LocalDoc, RevRow, WriteOutcome,
+    IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

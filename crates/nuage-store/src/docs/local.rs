@@ -67,6 +67,29 @@ impl Store {
         if current.is_some() && current.as_deref() != given_rev {
             return Ok(None);
         }
+        let old_size = if current.is_some() {
+            sqlx::query_scalar::<_, String>(
+                "SELECT body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+            )
+            .bind(inst.as_str())
+            .bind(doctype)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .len() as i64
+        } else {
+            0
+        };
+        let delta = body.len() as i64 - old_size;
+        super::usage::check_quota(&mut tx, inst, delta).await?;
+        sqlx::query(
+            "UPDATE doctypes SET bytes = bytes + $3 WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(delta)
+        .execute(&mut *tx)
+        .await?;
         let rev = next_rev(current.as_deref());
         sqlx::query(
             "INSERT INTO local_docs (instance_id, doctype, id, rev, body) VALUES ($1, $2, $3, $4, $5) \
@@ -91,15 +114,31 @@ impl Store {
         id: &str,
         given_rev: &str,
     ) -> Result<bool> {
-        let n = sqlx::query("DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4")
-            .bind(inst.as_str())
-            .bind(doctype)
-            .bind(id)
-            .bind(given_rev)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        Ok(n == 1)
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool().begin().await?;
+        let body: Option<String> = sqlx::query_scalar(
+            "DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4 \
+             RETURNING body",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(id)
+        .bind(given_rev)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(body) = body else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE doctypes SET bytes = bytes - $3 WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .bind(body.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

@@ -14,6 +14,7 @@ mod indexes;
 pub(crate) mod legacy;
 mod local;
 mod read;
+mod usage;
 mod write;
 
 pub use builder::IndexBuilder;
@@ -22,6 +23,7 @@ pub use doctypes::DoctypeInfo;
 pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
 pub use local::LocalDoc;
 pub use read::{AllDocsQuery, DocHead, RevRow};
+pub use usage::Usage;
 pub use write::{DocWrite, WriteOutcome};
 
 use nuage_core::revs::{Rev, RevNode};

@@ -8,6 +8,7 @@
 
 use super::indexes;
 use super::read::rev_trees_on;
+use super::usage;
 use crate::{DocEvent, Engine, InstanceId, Result, Store};
 use nuage_core::revs::{Rev, RevNode};
 use sqlx::Row;
@@ -311,8 +312,14 @@ impl Store {
         // 2. Write it: a few multi-row statements.
         let mut index_pending = false;
         if !events.is_empty() {
+            // Storage: what the new revisions bring, less what pruning frees.
+            let added: i64 = inserts
+                .iter()
+                .filter_map(|r| r.body.as_deref().map(usage::stored_size))
+                .sum();
+            let freed = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
+            usage::check_quota(&mut *tx, inst, added - freed).await?;
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
-            prune_bodies(&mut *tx, inst, doctype, &prune).await?;
             delete_stemmed(&mut *tx, inst, doctype, &stemmed).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
                 w.body = sqlx::query_scalar::<_, Option<String>>(
@@ -335,13 +342,15 @@ impl Store {
             }
             sqlx::query(
                 "UPDATE doctypes SET update_seq = $3, doc_count = doc_count + $4, \
-                 doc_del_count = doc_del_count + $5 WHERE instance_id = $1 AND doctype = $2",
+                 doc_del_count = doc_del_count + $5, bytes = bytes + $6 \
+                 WHERE instance_id = $1 AND doctype = $2",
             )
             .bind(inst.as_str())
             .bind(doctype)
             .bind(seq)
             .bind(counts.live)
             .bind(counts.deleted)
+            .bind(added - freed)
             .execute(&mut *tx)
             .await?;
             if self.engine() == Engine::Postgres {
@@ -406,20 +415,21 @@ async fn insert_revs(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let b = 3 + i * 6;
+                let b = 3 + i * 7;
                 format!(
-                    "($1, $2, ${}, ${}, ${}, ${}, ${}, ${})",
+                    "($1, $2, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                     b,
                     b + 1,
                     b + 2,
                     b + 3,
                     b + 4,
-                    b + 5
+                    b + 5,
+                    b + 6
                 )
             })
             .collect();
         let mut q = sqlx::query(sql!(
-            "INSERT INTO revs (instance_id, doctype, doc_id, rev, pos, parent, deleted, body) VALUES {}",
+            "INSERT INTO revs (instance_id, doctype, doc_id, rev, pos, parent, deleted, body, size) VALUES {}",
             values.join(", ")
         ))
         .bind(inst.as_str())
@@ -431,23 +441,36 @@ async fn insert_revs(
                 .bind(r.node.rev.pos as i64)
                 .bind(r.node.parent.as_ref().map(Rev::to_string))
                 .bind(i64::from(r.node.deleted))
-                .bind(r.body.as_deref());
+                .bind(r.body.as_deref())
+                .bind(r.body.as_deref().map_or(0, usage::stored_size));
         }
         q.execute(&mut *tx).await?;
     }
     Ok(())
 }
 
+/// Drops the bodies of revisions that are no longer leaves; returns the
+/// storage that frees.
 async fn prune_bodies(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
     revs: &[(String, Rev)],
-) -> Result<()> {
+) -> Result<i64> {
+    let mut freed = 0;
     for chunk in revs.chunks(ROWS_PER_STATEMENT) {
         let (cond, binds) = super::pairs_condition(3, chunk);
+        let mut q = sqlx::query_scalar::<_, Option<i64>>(sql!(
+            "SELECT CAST(SUM(size) AS BIGINT) FROM revs WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        freed += q.fetch_one(&mut *tx).await?.unwrap_or(0);
         let mut q = sqlx::query(sql!(
-            "UPDATE revs SET body = NULL WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
+            "UPDATE revs SET body = NULL, size = 0 WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
         ))
         .bind(inst.as_str())
         .bind(doctype);
@@ -456,7 +479,7 @@ async fn prune_bodies(
         }
         q.execute(&mut *tx).await?;
     }
-    Ok(())
+    Ok(freed)
 }
 
 /// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`).

@@ -56,6 +56,9 @@ impl From<DocError> for CouchError {
             DocError::MissingStub(r) => Self::new(412, "missing_stub", r),
             DocError::Unsupported(r) => Self::new(415, "bad_content_type", r),
             DocError::Query(m) => Self::new(m.status(), m.error(), m.reason()),
+            // Not a CouchDB error (CouchDB has no quotas): 413, which
+            // replicators treat as final rather than retrying for ever.
+            DocError::QuotaExceeded { .. } => Self::new(413, "quota_exceeded", reason),
             DocError::Internal(r) => Self::new(500, "internal_server_error", r),
         }
     }

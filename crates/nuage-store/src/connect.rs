@@ -118,6 +118,19 @@ impl Store {
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.pool
     }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so it waits its turn (busy_timeout) rather
+    /// than failing with SQLITE_BUSY when it first reads and another process
+    /// (the CLI, a second server) commits before it writes.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
 }
 
 /// Connects to PostgreSQL once, within [`FIRST_CONNECT_TIMEOUT`], to learn

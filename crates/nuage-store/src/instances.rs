@@ -135,7 +135,7 @@ impl Store {
         // Its documents go too: take the document write lock like every
         // other document writer (see `Store::write_lock`).
         let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in INSTANCE_TABLES {
             sqlx::query(sql!("DELETE FROM {table} WHERE instance_id = $1"))
                 .bind(id.as_str())

@@ -75,7 +75,7 @@ impl Store {
     /// Deletes a doctype with every document, revision and local document.
     pub async fn delete_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         for table in ["index_entries", "doc_indexes", "local_docs", "revs", "docs"] {
             sqlx::query(sql!(
                 "DELETE FROM {table} WHERE instance_id = $1 AND doctype = $2"

@@ -109,7 +109,7 @@ type Done = (Vec<WriteOutcome>, Vec<crate::DocEvent>, u64, bool);
 
 async fn commit_group(store: &Store, jobs: &mut [Job]) -> Result<Vec<Done>> {
     let _guard = store.write_guard().await;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         let writes = std::mem::take(&mut job.writes);

@@ -326,7 +326,7 @@ impl Store {
         max_docs: i64,
     ) -> Result<usize> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let lock = match self.engine() {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",

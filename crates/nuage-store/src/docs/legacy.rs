@@ -38,7 +38,7 @@ pub(crate) async fn upgrade_to_entries(store: &Store) -> Result<()> {
         let doctype: String = r.try_get("doctype")?;
         let seq: i64 = r.try_get("update_seq")?;
         let _guard = store.write_guard().await;
-        let mut tx = store.pool().begin().await?;
+        let mut tx = store.begin_write().await?;
         sync_registry(&mut tx, &inst, &doctype, seq).await?;
         tx.commit().await?;
     }

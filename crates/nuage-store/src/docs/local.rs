@@ -54,7 +54,7 @@ impl Store {
         body: &str,
     ) -> Result<Option<String>> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         super::doctypes::ensure_doctype_on(&mut tx, inst, doctype).await?;
         let current: Option<String> = sqlx::query_scalar(
             "SELECT rev FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
@@ -115,7 +115,7 @@ impl Store {
         given_rev: &str,
     ) -> Result<bool> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let body: Option<String> = sqlx::query_scalar(
             "DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4 \
              RETURNING body",

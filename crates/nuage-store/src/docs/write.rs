@@ -145,7 +145,7 @@ impl Store {
         writes: Vec<DocWrite>,
     ) -> Result<Vec<WriteOutcome>> {
         let guard = self.write_guard().await;
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin_write().await?;
         let applied = self.apply_batch(&mut tx, inst, doctype, writes).await?;
         tx.commit().await?;
         self.after_commit(applied.rows, applied.events, applied.index_pending);

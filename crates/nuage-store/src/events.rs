@@ -102,34 +102,49 @@ impl Store {
     /// in place (or failed, logged), so a server announced as ready misses
     /// nothing. Reconnects after a lost connection. Does nothing on SQLite,
     /// where all writers are in this process.
-    pub async fn start_event_listener(&self) {
+    /// On PostgreSQL, starts the task that LISTENs for other processes'
+    /// writes (in place before this returns, so nothing committed after it
+    /// is missed); `None` on SQLite, whose events never leave the process.
+    pub async fn start_event_listener(&self) -> Option<crate::Task> {
         if self.engine != Engine::Postgres {
-            return;
+            return None;
         }
         let url = self.url.to_string();
         let bus = self.events.clone();
         let first = listen(&url).await;
-        tokio::spawn(async move {
-            let mut next = first;
-            loop {
-                if let Some(mut listener) = next.take() {
-                    loop {
-                        match listener.recv().await {
-                            Ok(n) => match serde_json::from_str::<Vec<DocEvent>>(n.payload()) {
-                                Ok(list) => list.into_iter().for_each(|e| bus.publish(e)),
-                                Err(e) => tracing::warn!(error = %e, "bad document event payload"),
-                            },
-                            Err(e) => {
-                                tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
-                                break;
+        Some(crate::Task::spawn(
+            "pg_event_listener",
+            |mut stopping| async move {
+                let mut next = first;
+                loop {
+                    if let Some(mut listener) = next.take() {
+                        loop {
+                            let received = tokio::select! {
+                                r = listener.recv() => r,
+                                _ = stopping.changed() => return,
+                            };
+                            match received {
+                                Ok(n) => match serde_json::from_str::<Vec<DocEvent>>(n.payload()) {
+                                    Ok(list) => list.into_iter().for_each(|e| bus.publish(e)),
+                                    Err(e) => {
+                                        tracing::warn!(error = %e, "bad document event payload")
+                                    }
+                                },
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "document event listener lost its connection; reconnecting");
+                                    break;
+                                }
                             }
                         }
                     }
+                    if crate::sleep_or_stop(&mut stopping, std::time::Duration::from_secs(1)).await
+                    {
+                        return;
+                    }
+                    next = listen(&url).await;
                 }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                next = listen(&url).await;
-            }
-        });
+            },
+        ))
     }
 }
 

@@ -28,6 +28,7 @@ mod migrate;
 mod oauth;
 mod recovery;
 mod sessions;
+mod task;
 mod throttle;
 mod tokens;
 
@@ -45,6 +46,7 @@ pub use events::{DocEvent, EventBus};
 pub use instances::{InstanceRow, NewInstance};
 pub use oauth::{AuthCodeRow, CodeExchange, OAuthClientRow};
 pub use sessions::SessionRow;
+pub use task::{Stopping, Task, sleep_or_stop};
 pub use throttle::ThrottleRow;
 pub use tokens::{TokenKind, TokenRow};
 
@@ -88,8 +90,12 @@ impl Store {
         Ok(())
     }
 
-    /// Closes every connection; waits for queries in flight.
+    /// Stops the group writer (after the batches it holds), then closes
+    /// every connection, waiting for queries in flight.
     pub async fn close(&self) {
+        if let Some(group) = &self.group {
+            group.shutdown().await;
+        }
         self.pool.close().await;
     }
 }

@@ -263,7 +263,7 @@ async fn local_documents_need_their_current_revision(db: &TestDb) {
 
 async fn events_follow_commits_in_order(db: &TestDb) {
     let store = db.open().await;
-    store.start_event_listener().await;
+    let _listener = store.start_event_listener().await;
     let mut rx = store.events().subscribe();
     // On PostgreSQL the listener connects in the background.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -330,7 +330,7 @@ async fn concurrent_writers_each_get_their_own_answer(db: &TestDb) {
         .write_docs(&inst, T, vec![edit("shared", None, "r", "{}")])
         .await
         .unwrap();
-    store.start_event_listener().await;
+    let _listener = store.start_event_listener().await;
     let mut rx = store.events().subscribe();
     // 40 writers at once (committed in groups on SQLite): 30 new documents,
     // 10 edits of one document from the same parent, of which one wins.

@@ -13,31 +13,28 @@
 use super::indexes::BUILD_STEP_DOCS;
 use crate::Store;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// How often pending builds are looked for without a wake-up.
 const POLL: Duration = Duration::from_secs(60);
 
 pub struct IndexBuilder {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: crate::Task,
 }
 
 impl IndexBuilder {
     pub fn start(store: Store) -> IndexBuilder {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, stopped));
-        IndexBuilder { stop, task }
+        IndexBuilder {
+            task: crate::Task::spawn("index_builder", |stopping| run(store, stopping)),
+        }
     }
 
     /// Stops after the step in progress.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
+        self.task.shutdown().await;
     }
 }
 
-async fn run(store: Store, mut stopped: watch::Receiver<bool>) {
+async fn run(store: Store, mut stopped: crate::Stopping) {
     let wake = store.index_wake.clone();
     loop {
         if *stopped.borrow() {

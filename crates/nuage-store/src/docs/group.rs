@@ -25,6 +25,7 @@ struct Job {
 
 pub(crate) struct GroupWriter {
     tx: mpsc::Sender<Job>,
+    task: std::sync::Mutex<Option<crate::Task>>,
 }
 
 impl GroupWriter {
@@ -32,8 +33,20 @@ impl GroupWriter {
     /// the task writes directly).
     pub(crate) fn start(store: Store) -> GroupWriter {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(run(store, rx));
-        GroupWriter { tx }
+        let task = crate::Task::spawn("group_writer", |stopping| run(store, rx, stopping));
+        GroupWriter {
+            tx,
+            task: std::sync::Mutex::new(Some(task)),
+        }
+    }
+
+    /// Stops the writer once the batches already queued are written; later
+    /// writes fail with a clear error.
+    pub(crate) async fn shutdown(&self) {
+        let task = self.task.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = task {
+            task.shutdown().await;
+        }
     }
 
     pub(crate) async fn submit(
@@ -68,8 +81,19 @@ fn gone(job: Job) -> StoreError {
     )))
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.recv().await {
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stopping: crate::Stopping) {
+    loop {
+        let first = tokio::select! {
+            job = rx.recv() => job,
+            _ = stopping.changed() => {
+                // No new batches; those already queued are still written.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(first) = first else {
+            return;
+        };
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
             match rx.try_recv() {

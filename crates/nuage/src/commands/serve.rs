@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::context;
 use anyhow::Context as _;
 use nuage_auth::Auth;
+use nuage_store::{Stopping, Task, sleep_or_stop};
 use nuage_web::{AppState, WebConfig};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -30,16 +31,16 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         .install_recorder()
         .map_err(|e| tracing::warn!(error = %e, "metrics disabled"))
         .ok();
+    let mut tasks: Vec<Task> = Vec::new();
     if let Some(h) = metrics.clone() {
-        tokio::spawn(async move {
+        tasks.push(Task::spawn("metrics_upkeep", |mut stopping| async move {
             // The exporter holds every histogram sample until upkeep drains
             // it: at tens of thousands of requests a second, draining every
             // 5 s held ~10 MB (bench/README.md); every 500 ms holds ~1 MB.
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
+            while !sleep_or_stop(&mut stopping, Duration::from_millis(500)).await {
                 h.run_upkeep();
             }
-        });
+        }));
     }
     let web = WebConfig {
         https: cfg.https,
@@ -47,7 +48,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         trust_forwarded_for: cfg.trust_forwarded_for,
         admin_secret,
     };
-    auth.store().start_event_listener().await;
+    tasks.extend(auth.store().start_event_listener().await);
     let docs = context::docs(&cfg, &auth);
     let state = AppState::new(auth.clone(), docs, web, metrics);
     println!("nuage: listening on http://{public_addr}");
@@ -59,10 +60,16 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     tracing::info!(%public_addr, %admin_addr, engine = ?auth.store().engine(), "nuage is serving");
-    tokio::spawn(purge_expired(auth.clone()));
+    let purger = auth.clone();
+    tasks.push(Task::spawn("purge_expired", |stopping| {
+        purge_expired(purger, stopping)
+    }));
     let builder = nuage_store::IndexBuilder::start(auth.store().clone());
     nuage_web::serve(state, public, Some(admin), shutdown_signal()).await?;
     builder.shutdown().await;
+    for task in tasks {
+        task.shutdown().await;
+    }
     auth.store().close().await;
     tracing::info!("stopped");
     Ok(())
@@ -131,9 +138,8 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-async fn purge_expired(auth: Auth) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(3600)).await;
+async fn purge_expired(auth: Auth, mut stopping: Stopping) {
+    while !sleep_or_stop(&mut stopping, Duration::from_secs(3600)).await {
         let now = nuage_store::now_ms();
         let s = auth.store().purge_expired_sessions(now).await;
         let t = auth.store().purge_expired_tokens(now).await;

@@ -69,10 +69,13 @@ impl Store {
                     // WAL lets readers run beside the writer; synchronous=FULL
                     // makes an acknowledged commit survive a power cut
                     // (DESIGN §3); busy_timeout lets the CLI and a running
-                    // server share the file.
+                    // server share the file; journal_size_limit truncates
+                    // the WAL back to 32 MiB after each checkpoint that
+                    // resets it, so one burst does not leave a huge file.
                     conn.execute(
                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON;",
+                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                         PRAGMA journal_size_limit=33554432;",
                     )
                     .await?;
                     Ok(())

@@ -19,6 +19,7 @@ macro_rules! sql {
 
 mod analyze;
 mod app_passwords;
+mod checkpoint;
 mod connect;
 mod docs;
 mod error;

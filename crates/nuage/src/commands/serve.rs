@@ -49,6 +49,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         admin_secret,
     };
     tasks.extend(auth.store().start_event_listener().await);
+    tasks.extend(auth.store().start_checkpointer());
     let docs = context::docs(&cfg, &auth);
     let state = AppState::new(auth.clone(), docs, web, metrics);
     println!("nuage: listening on http://{public_addr}");

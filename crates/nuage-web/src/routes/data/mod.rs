@@ -3,6 +3,7 @@
 //! `nuage_docs::Db` method, and answer CouchDB-shaped JSON; errors are
 //! `{"error","reason"}` with CouchDB's status codes.
 
+mod all_docs;
 mod attachment;
 mod bulk;
 mod changes;
@@ -50,7 +51,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/data/{doctype}/_all_docs",
-            get(bulk::all_docs_get).post(bulk::all_docs_post),
+            get(all_docs::get).post(all_docs::post),
         )
         .route("/data/{doctype}/_bulk_docs", post(bulk::bulk_docs))
         .route("/data/{doctype}/_bulk_get", post(bulk::bulk_get))
@@ -211,11 +212,19 @@ fn wire_error(e: &CouchError) -> Response {
 pub fn json_response(status: StatusCode, v: &Value) -> Response {
     let mut body = v.to_string();
     body.push('\n');
+    couch_response(status, axum::body::Body::from(body), "application/json")
+}
+
+/// An answer with the headers CouchDB gives every one: its type, and
+/// `must-revalidate` (nothing is cached without asking again).
+pub fn couch_response(
+    status: StatusCode,
+    body: axum::body::Body,
+    content_type: &'static str,
+) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("must-revalidate"),

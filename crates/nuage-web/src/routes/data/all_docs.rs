@@ -12,7 +12,7 @@
 //! way).
 
 use super::query::Params;
-use super::{Scope, couch_error, couch_response, json_body};
+use super::{DataBody, Scope, couch_error, couch_response, json_body};
 use axum::body::{Body, Bytes};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -38,7 +38,7 @@ pub async fn get(s: Scope) -> Response {
 }
 
 /// POST: options may come in the body as well as the query string.
-pub async fn post(s: Scope, bytes: Bytes) -> Response {
+pub async fn post(s: Scope, DataBody(bytes): DataBody) -> Response {
     let mut q = s.query.0.clone();
     let body = match json_body(&bytes) {
         Ok(Value::Object(m)) => m,

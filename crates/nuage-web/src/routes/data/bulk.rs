@@ -1,7 +1,6 @@
 //! `_bulk_docs`, `_bulk_get`, `_revs_diff`, `_ensure_full_commit`.
 
-use super::{Scope, couch_result, json_body};
-use axum::body::Bytes;
+use super::{DataBody, Scope, couch_result, json_body};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
@@ -9,7 +8,7 @@ use nuage_docs::BulkGetItem;
 use nuage_docs::DocError;
 use serde_json::{Value, json};
 
-pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
+pub async fn bulk_docs(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         db.ensure_may_write()?;
@@ -36,7 +35,7 @@ pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
     couch_result(StatusCode::CREATED, r)
 }
 
-pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
+pub async fn bulk_get(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         let p = &s.query;
@@ -80,7 +79,7 @@ pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
     couch_result(StatusCode::OK, r)
 }
 
-pub async fn revs_diff(s: Scope, bytes: Bytes) -> Response {
+pub async fn revs_diff(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         match json_body(&bytes)? {

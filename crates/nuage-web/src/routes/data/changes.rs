@@ -7,7 +7,7 @@
 //! committed between the read and the wait is never missed.
 
 use super::query::Params;
-use super::{Scope, couch_error, couch_response, json_body};
+use super::{DataBody, Scope, couch_error, couch_response, json_body};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
@@ -33,7 +33,7 @@ pub async fn get(s: Scope, headers: HeaderMap) -> Response {
     changes(s, &headers, None).await
 }
 
-pub async fn post(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
+pub async fn post(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Response {
     let body = if bytes.is_empty() {
         None
     } else {

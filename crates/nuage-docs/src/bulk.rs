@@ -1,11 +1,11 @@
-//! Replication's reads: `_revs_diff`, `_bulk_get`, and `_all_docs`.
+//! Replication's reads: `_revs_diff` and `_bulk_get` (`_all_docs` is in
+//! `all_docs.rs`).
 
 use crate::Db;
 use crate::error::{Batch, DocError, DocResult};
 use crate::render::{self, Meta, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
-use nuage_store::AllDocsQuery;
 use serde_json::{Map, Value, json};
 
 /// One entry of a `_bulk_get` request.
@@ -181,100 +181,5 @@ impl Db<'_> {
             results.push(json!({"id": item.id, "docs": docs}));
         }
         Ok(json!({"results": results}))
-    }
-
-    /// `_all_docs` over a range, or for given `keys`.
-    pub async fn all_docs(
-        &self,
-        q: &AllDocsQuery,
-        keys: Option<Vec<String>>,
-        include_docs: bool,
-        meta: &Meta,
-    ) -> DocResult<Value> {
-        self.check_some(Verb::Get)?;
-        let store = &self.docs.store;
-        let total = store
-            .doctype_info(self.inst, self.doctype)
-            .await?
-            .map_or(0, |i| i.doc_count);
-        let limited = !self.sees_all(Verb::Get);
-        let mut rows = Vec::new();
-        match keys {
-            Some(keys) => {
-                let heads = store.doc_heads(self.inst, self.doctype, &keys).await?;
-                let slice = keys
-                    .iter()
-                    .skip(q.skip.max(0) as usize)
-                    .take(q.limit.map_or(usize::MAX, |l| l.max(0) as usize));
-                for key in slice {
-                    match heads.get(key) {
-                        None => rows.push(json!({"key": key, "error": "not_found"})),
-                        Some(h) => {
-                            let body = parse_body(&h.body);
-                            if limited
-                                && self
-                                    .check_doc(Verb::Get, key, Some(&Value::Object(body.clone())))
-                                    .is_err()
-                            {
-                                // As if absent: existence is not revealed.
-                                rows.push(json!({"key": key, "error": "not_found"}));
-                                continue;
-                            }
-                            if h.deleted {
-                                rows.push(json!({"id": key, "key": key, "value": {"rev": h.rev.to_string(), "deleted": true}, "doc": null}));
-                                continue;
-                            }
-                            let mut row =
-                                json!({"id": key, "key": key, "value": {"rev": h.rev.to_string()}});
-                            if include_docs {
-                                row["doc"] = render::document(
-                                    &self.docs.blobs,
-                                    self.inst,
-                                    key,
-                                    &h.rev,
-                                    false,
-                                    body,
-                                    None,
-                                    meta,
-                                )
-                                .await?;
-                            }
-                            rows.push(row);
-                        }
-                    }
-                }
-            }
-            None => {
-                for h in store.all_docs(self.inst, self.doctype, q).await? {
-                    let body = parse_body(&h.body);
-                    if limited
-                        && self
-                            .check_doc(Verb::Get, &h.id, Some(&Value::Object(body.clone())))
-                            .is_err()
-                    {
-                        continue;
-                    }
-                    let mut row =
-                        json!({"id": h.id, "key": h.id, "value": {"rev": h.rev.to_string()}});
-                    if include_docs {
-                        row["doc"] = render::document(
-                            &self.docs.blobs,
-                            self.inst,
-                            &h.id,
-                            &h.rev,
-                            false,
-                            body,
-                            None,
-                            meta,
-                        )
-                        .await?;
-                    }
-                    rows.push(row);
-                }
-            }
-        }
-        // A limited permission learns no count of what it cannot read.
-        let total = if limited { rows.len() as i64 } else { total };
-        Ok(json!({"total_rows": total, "offset": q.skip.max(0), "rows": rows}))
     }
 }

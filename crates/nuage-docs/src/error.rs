@@ -83,6 +83,8 @@ pub enum DocError {
 pub enum Batch {
     BulkDocs,
     BulkGet,
+    /// The `keys` of one `_all_docs` request.
+    AllDocsKeys,
 }
 
 impl std::fmt::Display for Batch {
@@ -90,6 +92,7 @@ impl std::fmt::Display for Batch {
         f.write_str(match self {
             Batch::BulkDocs => "a _bulk_docs batch",
             Batch::BulkGet => "a _bulk_get request",
+            Batch::AllDocsKeys => "the keys of an _all_docs request",
         })
     }
 }

@@ -7,6 +7,7 @@
 //! the instance and the caller's [`Access`]; a permission limited to some
 //! documents limits reads, writes and the changes feed alike.
 
+mod all_docs;
 pub mod attachments;
 mod bulk;
 mod changes;
@@ -21,6 +22,7 @@ pub mod revid;
 mod standalone;
 mod write;
 
+pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MAX_ALL_DOCS_KEYS};
 pub use bulk::BulkGetItem;
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};

@@ -382,7 +382,81 @@ async fn concurrent_writers_each_get_their_own_answer(db: &TestDb) {
     }
 }
 
+async fn all_docs_reads_a_range_page_after_page_from_the_last_id(db: &TestDb) {
+    let store = db.open().await;
+    let inst = instance(&store, "a.test").await;
+    let docs = (0..10)
+        .map(|i| edit(&format!("d{i}"), None, "r", &format!("{{\"i\":{i}}}")))
+        .collect();
+    store.write_docs(&inst, T, docs).await.unwrap();
+    store
+        .write_docs(
+            &inst,
+            T,
+            vec![DocWrite::Edit {
+                id: "d5".into(),
+                parent: Some(Rev::new(1, "r")),
+                new_id: "gone".into(),
+                deleted: true,
+                body: "{}".into(),
+            }],
+        )
+        .await
+        .unwrap();
+    let ids = |heads: &[DocHead]| heads.iter().map(|h| h.id.clone()).collect::<Vec<_>>();
+    // Pages of 3 from `d1` to `d8`, each picked up after the last id read;
+    // the deleted `d5` is in none.
+    let mut q = AllDocsQuery {
+        start: Some("d1".into()),
+        end: Some("d8".into()),
+        inclusive_end: true,
+        limit: Some(3),
+        ..Default::default()
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = store.all_docs(&inst, T, &q).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        q.after = page.last().map(|h| h.id.clone());
+        pages.push(ids(&page));
+    }
+    assert_eq!(
+        pages,
+        [vec!["d1", "d2", "d3"], vec!["d4", "d6", "d7"], vec!["d8"]]
+    );
+    // Backwards, with `skip` passed over in the database, the cursor
+    // bounding from above.
+    let q = AllDocsQuery {
+        descending: true,
+        after: Some("d8".into()),
+        skip: 1,
+        limit: Some(3),
+        ..Default::default()
+    };
+    let page = store.all_docs(&inst, T, &q).await.unwrap();
+    assert_eq!(ids(&page), ["d6", "d4", "d3"]);
+    assert_eq!(page[0].body, r#"{"i":6}"#);
+    // Ids only: the revision without the body.
+    let q = AllDocsQuery {
+        ids_only: true,
+        limit: Some(1),
+        ..Default::default()
+    };
+    let page = store.all_docs(&inst, T, &q).await.unwrap();
+    assert_eq!(
+        (
+            page[0].id.as_str(),
+            page[0].rev.to_string(),
+            page[0].body.as_str()
+        ),
+        ("d0", "1-r".to_owned(), "")
+    );
+}
+
 nuage_store::on_both_engines!(
+    all_docs_reads_a_range_page_after_page_from_the_last_id,
     concurrent_writers_each_get_their_own_answer,
     edits_count_up_and_stale_edits_leave_no_trace,
     replicated_conflicts_pick_the_same_winner_on_every_engine,

@@ -24,6 +24,7 @@ scenarios!(
     a_stale_revision_is_a_conflict_and_the_rest_of_the_batch_is_written,
     a_document_over_8_mib_is_too_large,
     malformed_selectors_names_and_revisions_are_bad_requests,
+    an_oversized_body_a_path_not_in_utf8_and_a_wrong_method_get_couchdb_json,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -506,4 +507,81 @@ async fn malformed_selectors_names_and_revisions_are_bad_requests(server: Server
         .unchanged(&alice, &before, "after bad revisions")
         .await;
     found.assert_none();
+}
+
+async fn an_oversized_body_a_path_not_in_utf8_and_a_wrong_method_get_couchdb_json(server: Server) {
+    let alice = alice_has_a_note(&server).await;
+    let before = alice.state().await;
+    let mut found = Findings::default();
+
+    // One byte over the 64 MiB a `/data` body may have. CouchDB answers a
+    // request over `max_http_request_size` with 413 `too_large`
+    // (`chttpd:error_info/1`); the reason says the limit and what to do.
+    let over = "x".repeat(64 * 1024 * 1024 + 1);
+    for (method, path) in [
+        (Method::POST, format!("/data/{NOTES}/_bulk_docs")),
+        (Method::PUT, format!("/data/{NOTES}/big")),
+        (
+            Method::PUT,
+            format!("/data/{NOTES}/groceries/big.bin?rev={}", alice.rev),
+        ),
+    ] {
+        let reply = alice.couch.send_raw(method, &path, over.clone()).await;
+        let names_the_limit = serde_json::from_str::<Value>(&reply.body)
+            .is_ok_and(|b| b["reason"].as_str().is_some_and(|r| r.contains("64 MiB")));
+        if !names_the_limit {
+            found
+                .0
+                .push(format!("the reason names the limit of 64 MiB: {reply}"));
+        }
+        found.refused(reply, StatusCode::PAYLOAD_TOO_LARGE, "too_large", None);
+        found
+            .unchanged(
+                &alice,
+                &before,
+                &format!("after an oversized body to {path}"),
+            )
+            .await;
+    }
+    drop(over);
+
+    // `%FF` decodes to no UTF-8 text: no doctype, id or attachment name
+    // has it. CouchDB answers 400 `bad_request`.
+    for (method, path) in [
+        (Method::GET, format!("/data/{NOTES}/%FF")),
+        (Method::PUT, format!("/data/{NOTES}/%FF")),
+        (
+            Method::DELETE,
+            format!("/data/{NOTES}/%FF?rev={}", alice.rev),
+        ),
+        (Method::GET, "/data/%FF/".to_owned()),
+        (Method::GET, format!("/data/{NOTES}/groceries/%FF%FE")),
+        (Method::PUT, format!("/data/{NOTES}/_local/%C3%28")),
+    ] {
+        let reply = alice.couch.send_raw(method, &path, "{}").await;
+        found.refused(reply, StatusCode::BAD_REQUEST, "bad_request", None);
+    }
+    found
+        .unchanged(&alice, &before, "after paths that are not UTF-8")
+        .await;
+
+    // A method a path does not take: 405 `method_not_allowed`, with the
+    // methods it does take in `Allow`.
+    let reply = alice
+        .couch
+        .send_raw(Method::PATCH, &format!("/data/{NOTES}/groceries"), "{}")
+        .await;
+    if reply.header("allow").is_none_or(|a| !a.contains("PUT")) {
+        found
+            .0
+            .push(format!("a 405 lists the allowed methods: {reply}"));
+    }
+    found.refused(
+        reply,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        None,
+    );
+    found.assert_none();
+    server.assert_healthy().await;
 }

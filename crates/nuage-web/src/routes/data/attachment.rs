@@ -1,7 +1,6 @@
 //! `GET/PUT/DELETE /data/{doctype}/{id}/{name}`: one attachment.
 
-use super::{Scope, couch_error, couch_result};
-use axum::body::Bytes;
+use super::{DataBody, Scope, couch_error, couch_result};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -53,7 +52,7 @@ pub async fn get(s: Scope) -> Response {
     }
 }
 
-pub async fn put(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
+pub async fn put(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

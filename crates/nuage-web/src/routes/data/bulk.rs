@@ -1,17 +1,14 @@
-//! `_bulk_docs`, `_bulk_get`, `_revs_diff`, `_all_docs`,
-//! `_ensure_full_commit`.
+//! `_bulk_docs`, `_bulk_get`, `_revs_diff`, `_ensure_full_commit`.
 
-use super::query::Params;
-use super::{Scope, couch_result, json_body};
-use axum::body::Bytes;
+use super::{DataBody, Scope, couch_result, json_body};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
+use nuage_docs::BulkGetItem;
 use nuage_docs::DocError;
-use nuage_docs::{AllDocsQuery, BulkGetItem};
 use serde_json::{Value, json};
 
-pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
+pub async fn bulk_docs(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         db.ensure_may_write()?;
@@ -38,7 +35,7 @@ pub async fn bulk_docs(s: Scope, bytes: Bytes) -> Response {
     couch_result(StatusCode::CREATED, r)
 }
 
-pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
+pub async fn bulk_get(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         let p = &s.query;
@@ -82,7 +79,7 @@ pub async fn bulk_get(s: Scope, bytes: Bytes) -> Response {
     couch_result(StatusCode::OK, r)
 }
 
-pub async fn revs_diff(s: Scope, bytes: Bytes) -> Response {
+pub async fn revs_diff(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         match json_body(&bytes)? {
@@ -102,66 +99,4 @@ pub async fn ensure_full_commit(s: Scope) -> Response {
         .db()
         .map(|_| json!({"ok": true, "instance_start_time": "0"}));
     couch_result(StatusCode::CREATED, r)
-}
-
-async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
-    let r = async {
-        let db = s.db()?;
-        let keys_value = match body_keys {
-            Some(k) => Some(k),
-            None => p.json("keys")?,
-        };
-        let keys = match keys_value {
-            None => None,
-            Some(Value::Array(a)) => Some(
-                a.into_iter()
-                    .map(|k| match k {
-                        Value::String(s) => Ok(s),
-                        _ => Err(DocError::bad_request("`keys` must be an array of strings")),
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-            Some(_) => return Err(DocError::bad_request("`keys` must be an array")),
-        };
-        let q = AllDocsQuery {
-            start: p.key("startkey", "start_key")?,
-            end: p.key("endkey", "end_key")?,
-            inclusive_end: p.flag_or("inclusive_end", true)?,
-            descending: p.flag("descending")?,
-            limit: p.int("limit")?,
-            skip: p.int("skip")?.unwrap_or(0),
-        };
-        db.all_docs(&q, keys, p.flag("include_docs")?, &p.meta()?)
-            .await
-    }
-    .await;
-    couch_result(StatusCode::OK, r)
-}
-
-pub async fn all_docs_get(s: Scope) -> Response {
-    let p = Params(s.query.0.clone());
-    all_docs(s, &p, None).await
-}
-
-/// POST: options may come in the body as well as the query string.
-pub async fn all_docs_post(s: Scope, bytes: Bytes) -> Response {
-    let mut q = s.query.0.clone();
-    let body = match json_body(&bytes) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => {
-            return super::couch_error(&DocError::bad_request("the body must be a JSON object"));
-        }
-        Err(e) => return super::couch_error(&e),
-    };
-    let mut keys = None;
-    for (k, v) in body {
-        if k == "keys" {
-            keys = Some(v);
-        } else {
-            // Query parameters are JSON-encoded: a value's JSON text is
-            // exactly what the query string would carry.
-            q.insert(k, v.to_string());
-        }
-    }
-    all_docs(s, &Params(q), keys).await
 }

@@ -7,11 +7,11 @@
 //! committed between the read and the wait is never missed.
 
 use super::query::Params;
-use super::{Scope, couch_error, json_body};
+use super::{DataBody, Scope, couch_error, couch_response, json_body};
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use nuage_core::{Access, InstanceId};
 use nuage_docs::DocError;
 use nuage_docs::{ChangesQuery, Docs, Feed, Filter, Style};
@@ -33,7 +33,7 @@ pub async fn get(s: Scope, headers: HeaderMap) -> Response {
     changes(s, &headers, None).await
 }
 
-pub async fn post(s: Scope, headers: HeaderMap, bytes: Bytes) -> Response {
+pub async fn post(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Response {
     let body = if bytes.is_empty() {
         None
     } else {
@@ -192,14 +192,7 @@ async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response
     let stream = futures_util::stream::poll_fn(move |cx| {
         rx.poll_recv(cx).map(|o| o.map(Ok::<_, std::io::Error>))
     });
-    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("must-revalidate"),
-    );
-    resp
+    couch_response(StatusCode::OK, Body::from_stream(stream), content_type)
 }
 
 struct Producer {

@@ -1,9 +1,8 @@
 //! The doctype as a database: info, create, delete, revs limit; the list
 //! of doctypes.
 
-use super::{Caller, Scope, couch_error, couch_result, json_body, json_response};
+use super::{Caller, DataBody, Scope, couch_error, couch_result, json_body, json_response};
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -54,7 +53,7 @@ pub async fn revs_limit(s: Scope) -> Response {
     )
 }
 
-pub async fn set_revs_limit(s: Scope, bytes: Bytes) -> Response {
+pub async fn set_revs_limit(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let limit = json_body(&bytes)?
             .as_i64()

@@ -2,7 +2,7 @@
 //! design documents (stored, never executed) and `_local` documents.
 
 use super::query::Params;
-use super::{Scope, couch_error, couch_result, json_body, json_response};
+use super::{DataBody, Scope, couch_error, couch_result, json_body, json_response};
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -87,7 +87,7 @@ pub async fn get(s: Scope) -> Response {
     get_doc(s, false).await
 }
 
-pub async fn put(s: Scope, bytes: Bytes) -> Response {
+pub async fn put(s: Scope, DataBody(bytes): DataBody) -> Response {
     put_doc(s, false, bytes).await
 }
 
@@ -99,7 +99,7 @@ pub async fn get_design(s: Scope) -> Response {
     get_doc(s, true).await
 }
 
-pub async fn put_design(s: Scope, bytes: Bytes) -> Response {
+pub async fn put_design(s: Scope, DataBody(bytes): DataBody) -> Response {
     put_doc(s, true, bytes).await
 }
 
@@ -107,7 +107,7 @@ pub async fn delete_design(s: Scope) -> Response {
     delete_doc(s, true).await
 }
 
-pub async fn post(s: Scope, bytes: Bytes) -> Response {
+pub async fn post(s: Scope, DataBody(bytes): DataBody) -> Response {
     written(
         StatusCode::CREATED,
         async { s.db()?.post(json_body(&bytes)?).await }.await,
@@ -121,7 +121,7 @@ pub async fn get_local(s: Scope) -> Response {
     )
 }
 
-pub async fn put_local(s: Scope, bytes: Bytes) -> Response {
+pub async fn put_local(s: Scope, DataBody(bytes): DataBody) -> Response {
     let id = s.capture("id");
     let r = async {
         s.db()?

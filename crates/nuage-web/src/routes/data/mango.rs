@@ -1,7 +1,6 @@
 //! Mango: `_index`, `_find`, `_explain`.
 
-use super::{Scope, couch_result, json_body};
-use axum::body::Bytes;
+use super::{DataBody, Scope, couch_result, json_body};
 use axum::http::StatusCode;
 use axum::response::Response;
 
@@ -9,7 +8,7 @@ pub async fn list(s: Scope) -> Response {
     couch_result(StatusCode::OK, async { s.db()?.list_indexes().await }.await)
 }
 
-pub async fn create(s: Scope, bytes: Bytes) -> Response {
+pub async fn create(s: Scope, DataBody(bytes): DataBody) -> Response {
     couch_result(
         StatusCode::OK,
         async { s.db()?.create_index(json_body(&bytes)?).await }.await,
@@ -26,14 +25,14 @@ pub async fn delete(s: Scope) -> Response {
     couch_result(StatusCode::OK, r)
 }
 
-pub async fn find(s: Scope, bytes: Bytes) -> Response {
+pub async fn find(s: Scope, DataBody(bytes): DataBody) -> Response {
     couch_result(
         StatusCode::OK,
         async { s.db()?.find(json_body(&bytes)?).await }.await,
     )
 }
 
-pub async fn explain(s: Scope, bytes: Bytes) -> Response {
+pub async fn explain(s: Scope, DataBody(bytes): DataBody) -> Response {
     couch_result(
         StatusCode::OK,
         async { s.db()?.explain(json_body(&bytes)?).await }.await,

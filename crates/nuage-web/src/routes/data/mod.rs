@@ -2,7 +2,13 @@
 //! HTTP request (CouchDB's query parameters are JSON-encoded), call one
 //! `nuage_docs::Db` method, and answer CouchDB-shaped JSON; errors are
 //! `{"error","reason"}` with CouchDB's status codes.
+//!
+//! Must stay true: no `/data` error is anything but CouchDB JSON, axum's
+//! own refusals included — bodies are read through [`DataBody`], paths
+//! through [`Scope`], and a method a path does not take meets the 405
+//! fallback; none of axum's plain-text rejections reaches a client.
 
+mod all_docs;
 mod attachment;
 mod bulk;
 mod changes;
@@ -16,7 +22,9 @@ use crate::error::ApiError;
 use crate::extract::Authed;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +58,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/data/{doctype}/_all_docs",
-            get(bulk::all_docs_get).post(bulk::all_docs_post),
+            get(all_docs::get).post(all_docs::post),
         )
         .route("/data/{doctype}/_bulk_docs", post(bulk::bulk_docs))
         .route("/data/{doctype}/_bulk_get", post(bulk::bulk_get))
@@ -103,7 +111,56 @@ pub fn router() -> Router<AppState> {
                 .put(attachment::put)
                 .delete(attachment::delete),
         )
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT))
+}
+
+/// A known path with a method it does not take; axum adds the `Allow`
+/// header (CouchDB: 405 `method_not_allowed`, "Only GET,HEAD allowed").
+async fn method_not_allowed() -> Response {
+    wire_error(&CouchError::new(
+        405,
+        "method_not_allowed",
+        "this method is not allowed on this path; the Allow header lists the ones that are",
+    ))
+}
+
+/// A `/data` request body, read whole. A body over [`DATA_BODY_LIMIT`],
+/// or one that cannot be read, is refused in CouchDB's shape: every
+/// handler that reads a body takes this, never axum's `Bytes`, whose
+/// refusals are plain text.
+pub struct DataBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for DataBody {
+    type Rejection = Response;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Bytes::from_request(req, state)
+            .await
+            .map(DataBody)
+            .map_err(|e| wire_error(&body_refused(&e)))
+    }
+}
+
+fn body_refused(e: &BytesRejection) -> CouchError {
+    match e {
+        // CouchDB answers a request over `max_http_request_size` with 413
+        // `too_large` (chttpd:error_info/1).
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            CouchError::new(
+                413,
+                "too_large",
+                format!(
+                    "the request body is larger than the {} MiB limit of /data; send documents in smaller _bulk_docs batches, and keep each attachment under the limit",
+                    DATA_BODY_LIMIT / (1024 * 1024)
+                ),
+            )
+        }
+        other => CouchError::new(
+            other.status().as_u16(),
+            "bad_request",
+            format!("the request body could not be read: {}", other.body_text()),
+        ),
+    }
 }
 
 /// The caller of a `/data` route: authenticated, or refused in CouchDB's
@@ -158,7 +215,18 @@ impl FromRequestParts<AppState> for Scope {
         let Caller(caller) = Caller::from_request_parts(parts, state).await?;
         let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(IntoResponse::into_response)?;
+            .map_err(|e| {
+                // `%FF` in a name: not UTF-8, so no doctype, id or
+                // attachment can have it.
+                wire_error(&CouchError::new(
+                    400,
+                    "bad_request",
+                    format!(
+                        "the path is not valid: {}; document ids, doctypes and attachment names are UTF-8, percent-encoded",
+                        e.body_text()
+                    ),
+                ))
+            })?;
         let captures: Vec<(String, String)> = raw
             .iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -211,11 +279,19 @@ fn wire_error(e: &CouchError) -> Response {
 pub fn json_response(status: StatusCode, v: &Value) -> Response {
     let mut body = v.to_string();
     body.push('\n');
+    couch_response(status, axum::body::Body::from(body), "application/json")
+}
+
+/// An answer with the headers CouchDB gives every one: its type, and
+/// `must-revalidate` (nothing is cached without asking again).
+pub fn couch_response(
+    status: StatusCode,
+    body: axum::body::Body,
+    content_type: &'static str,
+) -> Response {
     let mut r = (status, body).into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("must-revalidate"),

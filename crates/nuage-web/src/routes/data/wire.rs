@@ -44,12 +44,14 @@ impl From<DocError> for CouchError {
             DocError::IllegalDocId(r) => Self::new(400, "illegal_docid", r),
             DocError::IllegalDoctype(r) => Self::new(400, "illegal_database_name", r),
             DocError::TooLarge { .. } => Self::new(413, "document_too_large", reason),
-            // CouchDB's `max_bulk_docs_count` / `max_bulk_get_count` errors.
+            // CouchDB's `max_bulk_docs_count` / `max_bulk_get_count` errors;
+            // CouchDB bounds no `keys`, so theirs is named the same way.
             DocError::TooMany { what, .. } => Self::new(
                 413,
                 match what {
                     Batch::BulkDocs => "max_bulk_docs_count_exceeded",
                     Batch::BulkGet => "max_bulk_get_count_exceeded",
+                    Batch::AllDocsKeys => "max_keys_count_exceeded",
                 },
                 reason,
             ),

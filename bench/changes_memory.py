@@ -99,8 +99,9 @@ def fill(server: Server, start: int, end: int) -> None:
             raise SystemExit(f"_bulk_docs answered {r.status}")
 
 
-def stream(server: Server, include_docs: bool) -> dict:
-    """Reads the whole feed slowly; returns peak RSS, bytes, rows, seconds."""
+def read_slowly(server: Server, path: str, marker: bytes) -> dict:
+    """GETs `path` and reads the whole answer slowly; returns peak RSS,
+    bytes, rows (occurrences of `marker`, one per row) and seconds."""
     peak = [rss_mb(server.proc.pid)]
     done = threading.Event()
 
@@ -112,8 +113,9 @@ def stream(server: Server, include_docs: bool) -> dict:
     t = threading.Thread(target=sample)
     t.start()
     started = time.time()
-    path = f"/data/{DOCTYPE}/_changes?since=0" + ("&include_docs=true" if include_docs else "")
     c, r = server.request("GET", path, timeout=600)
+    if r.status != 200:
+        raise SystemExit(f"GET {path} answered {r.status}")
     total, rows, carry = 0, 0, b""
     while True:
         chunk = r.read(16384)
@@ -122,13 +124,19 @@ def stream(server: Server, include_docs: bool) -> dict:
         total += len(chunk)
         # Count rows across chunk boundaries.
         text = carry + chunk
-        rows += text.count(b'"seq"')
-        carry = text[-4:]
+        rows += text.count(marker)
+        carry = text[-(len(marker) - 1):]
         time.sleep(0.002)  # a slow client: the server must wait for it
     c.close()
     done.set()
     t.join()
     return {"peak_rss_mb": round(peak[0], 1), "bytes": total, "rows": rows, "seconds": round(time.time() - started, 2)}
+
+
+def stream(server: Server, include_docs: bool) -> dict:
+    """Reads the whole feed slowly; returns peak RSS, bytes, rows, seconds."""
+    path = f"/data/{DOCTYPE}/_changes?since=0" + ("&include_docs=true" if include_docs else "")
+    return read_slowly(server, path, b'"seq"')
 
 
 def main() -> int:

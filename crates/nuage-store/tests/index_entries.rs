@@ -259,7 +259,49 @@ async fn indexes_never_run_ddl_and_a_removed_instance_leaves_nothing(db: &TestDb
     }
 }
 
+/// Two builds share one step's budget: the second gets what the first left,
+/// and must not take a short page for the end of its documents. Run with
+/// both registration orders, since builds go in index-id order.
+async fn two_builds_sharing_a_step_each_index_every_document(db: &TestDb) {
+    let store = db.open().await;
+    let inst = instance(&store, "a.test").await;
+    for (doctype, first, second) in [("com.example.ab", "a", "b"), ("com.example.ba", "b", "a")] {
+        let docs: Vec<DocWrite> = (0..1200)
+            .map(|i| new_doc(&format!("d{i:04}"), json!({"a": i, "b": -i})))
+            .collect();
+        store.write_docs(&inst, doctype, docs).await.unwrap();
+        store
+            .write_docs(
+                &inst,
+                doctype,
+                vec![new_doc("_design/1", query_ddoc(&[first]))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.build_step(&inst, doctype, 1100).await.unwrap(), 1);
+        store
+            .write_docs(
+                &inst,
+                doctype,
+                vec![new_doc("_design/2", query_ddoc(&[second]))],
+            )
+            .await
+            .unwrap();
+        for _ in 0..1000 {
+            if store.build_step(&inst, doctype, 500).await.unwrap() == 0 {
+                break;
+            }
+        }
+        assert_eq!(
+            store.index_entries_of(&inst, doctype).await.len(),
+            2400,
+            "{doctype}: 1,200 documents in each index"
+        );
+    }
+}
+
 nuage_store::on_both_engines!(
+    two_builds_sharing_a_step_each_index_every_document,
     entries_follow_every_write_in_its_transaction,
     an_index_on_existing_documents_is_built_without_missing_a_write,
     indexes_never_run_ddl_and_a_removed_instance_leaves_nothing,

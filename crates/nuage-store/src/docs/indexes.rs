@@ -362,6 +362,8 @@ impl Store {
             let Some(reg) = parse_registered(id.clone(), &def) else {
                 continue;
             };
+            // What this index may read now: what earlier builds left.
+            let asked = budget;
             let docs = sqlx::query(
                 "SELECT id, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 \
                  AND seq > $3 AND seq <= $4 AND deleted = 0 ORDER BY seq LIMIT $5",
@@ -370,7 +372,7 @@ impl Store {
             .bind(doctype)
             .bind(cursor)
             .bind(until)
-            .bind(budget)
+            .bind(asked)
             .fetch_all(&mut *tx)
             .await?;
             let mut entries = Vec::new();
@@ -385,7 +387,8 @@ impl Store {
             }
             insert_entries(&mut tx, inst, doctype, &entries).await?;
             budget -= docs.len() as i64;
-            let finished = (docs.len() as i64) < max_docs.max(1) || last >= until;
+            // Fewer rows than asked for: none is left up to `until`.
+            let finished = (docs.len() as i64) < asked || last >= until;
             if finished {
                 sqlx::query(
                     "UPDATE doc_indexes SET build_until = NULL, build_cursor = $4 \

@@ -384,26 +384,41 @@ impl Db<'_> {
         let source = self.source(&plan, &request).await?;
         let (docs, bookmark, keys, examined) = match source {
             Source::Building(..) => {
-                // The reference pipeline over every readable document.
-                let all = self
-                    .docs
-                    .store
-                    .all_docs(self.inst, self.doctype, &AllDocsQuery::default())
-                    .await?;
+                // The reference pipeline over the readable documents that
+                // match, read a page at a time: memory follows the matches,
+                // not the doctype.
                 let limited = !self.sees_all(Verb::Get);
-                let docs: Vec<Value> = all
-                    .iter()
-                    .map(find_doc)
-                    .filter(|d| {
-                        !limited || {
-                            let id = d["_id"].as_str().unwrap_or_default();
-                            self.check_doc(Verb::Get, id, Some(d)).is_ok()
+                let mut docs: Vec<Value> = Vec::new();
+                let mut readable = 0;
+                let mut after: Option<String> = None;
+                loop {
+                    let q = AllDocsQuery {
+                        after: after.clone(),
+                        limit: Some(MAX_PAGE as i64),
+                        ..Default::default()
+                    };
+                    let page = self
+                        .docs
+                        .store
+                        .all_docs(self.inst, self.doctype, &q)
+                        .await?;
+                    for h in &page {
+                        let d = find_doc(h);
+                        if limited && self.check_doc(Verb::Get, &h.id, Some(&d)).is_err() {
+                            continue;
                         }
-                    })
-                    .collect();
-                let examined = docs.len();
+                        readable += 1;
+                        if request.selector.matches(&d) {
+                            docs.push(d);
+                        }
+                    }
+                    match page.last() {
+                        Some(h) if page.len() == MAX_PAGE => after = Some(h.id.clone()),
+                        _ => break,
+                    }
+                }
                 let result = find_in_memory(&docs, &indexes, &request)?;
-                (result.docs, result.bookmark, 0, examined)
+                (result.docs, result.bookmark, 0, readable)
             }
             _ => {
                 let found = self.scan(&request, &plan, &source).await?;

@@ -42,16 +42,21 @@ pub fn check_doc_id(id: &str) -> DocResult<()> {
     if id.len() > 2048 {
         return Err(illegal("Document id is longer than 2048 bytes"));
     }
-    // PostgreSQL's text cannot hold U+0000; refusing it on both engines
-    // keeps the same input giving the same answer everywhere.
-    if id.contains('\0') {
-        return Err(illegal(
-            "Document id must not contain the NUL character (U+0000); choose another id",
-        ));
-    }
+    check_no_nul(id)?;
     if id.starts_with('_') && !id.starts_with("_design/") {
         return Err(illegal(
             "Only reserved document ids may start with underscore.",
+        ));
+    }
+    Ok(())
+}
+
+/// PostgreSQL's text cannot hold U+0000; refusing it in ids on both
+/// engines keeps the same input giving the same answer everywhere.
+pub fn check_no_nul(id: &str) -> DocResult<()> {
+    if id.contains('\0') {
+        return Err(DocError::IllegalDocId(
+            "Document id must not contain the NUL character (U+0000); choose another id".into(),
         ));
     }
     Ok(())

@@ -56,11 +56,7 @@ impl Db<'_> {
             self.delete_local(id, rev).await?;
             return Ok("0-0".into());
         }
-        if id.contains('\0') {
-            return Err(DocError::IllegalDocId(
-                "Document id must not contain the NUL character (U+0000); choose another id".into(),
-            ));
-        }
+        crate::incoming::check_no_nul(id)?;
         let text = Value::Object(obj).to_string();
         if text.len() > MAX_LOCAL_BYTES {
             return Err(DocError::TooLarge {

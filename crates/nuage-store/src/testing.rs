@@ -169,3 +169,16 @@ impl Store {
         .collect()
     }
 }
+
+impl Store {
+    /// A new instance at `domain`, for tests that need one to write in.
+    pub async fn test_instance(&self, domain: &str) -> crate::InstanceId {
+        self.create_instance(crate::NewInstance {
+            domain: domain.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("create a test instance")
+        .id
+    }
+}

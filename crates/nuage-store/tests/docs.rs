@@ -8,14 +8,7 @@ use nuage_store::*;
 const T: &str = "com.example.notes";
 
 async fn instance(store: &Store, domain: &str) -> InstanceId {
-    store
-        .create_instance(NewInstance {
-            domain: domain.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id
+    store.test_instance(domain).await
 }
 
 fn edit(id: &str, parent: Option<&str>, new_id: &str, body: &str) -> DocWrite {

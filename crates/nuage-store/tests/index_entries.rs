@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 const T: &str = "com.example.films";
 
 async fn instance(store: &Store, domain: &str) -> InstanceId {
-    store
-        .create_instance(NewInstance {
-            domain: domain.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id
+    store.test_instance(domain).await
 }
 
 fn new_doc(id: &str, body: Value) -> DocWrite {

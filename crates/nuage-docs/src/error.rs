@@ -1,6 +1,6 @@
 //! What can go wrong with a document operation, said as what happened —
 //! never as a status code. Each protocol face maps these at its edge: the
-//! CouchDB face (nuage-web `routes/data/wire.rs`) to `{"error","reason"}`
+//! CouchDB face (nuage-couch `wire.rs`) to `{"error","reason"}`
 //! with CouchDB's codes, and later the file API, DAV and PIM faces to their
 //! own formats. Messages tell the person what to do next.
 

@@ -3,7 +3,7 @@
 
 use crate::cookies;
 use crate::error::ApiError;
-use crate::instances::InstanceCtx;
+use crate::instances::{InstanceCtx, Origin};
 use crate::state::AppState;
 use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -19,8 +19,8 @@ use std::sync::Arc;
 fn instance_of(parts: &Parts) -> Result<Arc<InstanceCtx>, ApiError> {
     parts
         .extensions
-        .get::<Arc<InstanceCtx>>()
-        .cloned()
+        .get::<Origin>()
+        .map(|o| o.instance().clone())
         .ok_or_else(|| ApiError::UnknownInstance(String::new()))
 }
 
@@ -107,9 +107,9 @@ fn csrf_ok(method: &Method, headers: &HeaderMap) -> bool {
     }
 }
 
-impl FromRequestParts<AppState> for Authed {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+impl Authed {
+    /// The request's instance and its credential's access, or why not.
+    pub async fn of(parts: &Parts, state: &AppState) -> Result<Authed, ApiError> {
         let instance = instance_of(parts)?;
         let (cred, via_cookie) = presented(&parts.headers).ok_or(AuthError::Unauthenticated)?;
         let password;
@@ -125,6 +125,13 @@ impl FromRequestParts<AppState> for Authed {
             return Err(ApiError::Csrf);
         }
         Ok(Authed { instance, access })
+    }
+}
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Authed::of(parts, state).await
     }
 }
 

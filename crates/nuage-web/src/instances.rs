@@ -1,4 +1,5 @@
-//! Choosing the instance from the `Host` header.
+//! Choosing what a request is for from the `Host` header: its
+//! [`Origin`].
 //!
 //! Instances are looked up lazily and kept a few seconds: a server with
 //! thousands of instances holds only those recently asked for, and an
@@ -18,7 +19,27 @@ use std::time::{Duration, Instant};
 const TTL: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 10_000;
 
-/// The instance a request is for; in the request's extensions.
+/// What a `Host` names; in the request's extensions. Today only an
+/// instance's own origin; each installed app will get its own origin, a
+/// subdomain of its instance (DESIGN §2), as another variant resolved by
+/// the same middleware, so that routers choose by origin, never by
+/// parsing `Host` themselves.
+#[derive(Clone, Debug)]
+pub enum Origin {
+    /// The instance's own pages, settings and APIs (`/data`, `/auth`…).
+    Instance(Arc<InstanceCtx>),
+}
+
+impl Origin {
+    /// The instance the origin belongs to.
+    pub fn instance(&self) -> &Arc<InstanceCtx> {
+        match self {
+            Origin::Instance(ctx) => ctx,
+        }
+    }
+}
+
+/// The instance a request is for.
 #[derive(Clone, Debug)]
 pub struct InstanceCtx {
     pub id: InstanceId,
@@ -92,7 +113,8 @@ impl AppState {
     }
 }
 
-/// Middleware: resolves the instance or answers `404 unknown_instance`.
+/// Middleware: resolves the request's [`Origin`] or answers `404
+/// unknown_instance`.
 pub async fn resolve(
     State(state): State<AppState>,
     mut req: Request,
@@ -117,6 +139,6 @@ pub async fn resolve(
         ));
     }
     let ctx = state.instance_for_host(&host).await?;
-    req.extensions_mut().insert(ctx);
+    req.extensions_mut().insert(Origin::Instance(ctx));
     Ok(next.run(req).await)
 }

@@ -6,6 +6,7 @@
 
 mod admin;
 mod cookies;
+mod couch_gate;
 mod csrf;
 mod error;
 mod extract;

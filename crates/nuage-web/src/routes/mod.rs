@@ -1,7 +1,6 @@
 //! The public router: `/status` on any host, everything else on the
 //! instance named by the `Host` header.
 
-mod data;
 mod home;
 mod login;
 mod oauth;
@@ -63,7 +62,7 @@ pub fn public_router(state: AppState) -> Router {
         )
         .route("/settings/clients", get(settings::clients::list))
         .route("/settings/clients/{id}", delete(settings::clients::revoke))
-        .merge(data::router())
+        .merge(nuage_couch::router(crate::couch_gate::couch_state(&state)))
         .route("/realtime/", get(crate::realtime::upgrade))
         .route("/realtime", get(crate::realtime::upgrade))
         .fallback(not_found)

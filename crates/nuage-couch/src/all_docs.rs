@@ -111,7 +111,7 @@ async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
     let (tx, mut rx) = mpsc::channel::<Chunk>(CHANNEL);
     let pages = StorePages {
         docs: s.state().docs.clone(),
-        inst: s.caller.instance.id.clone(),
+        inst: s.caller.instance.clone(),
         access: s.caller.access.clone(),
         doctype: s.doctype.clone(),
         cursor: AllDocsCursor::new(&req),

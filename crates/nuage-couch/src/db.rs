@@ -1,8 +1,8 @@
 //! The doctype as a database: info, create, delete, revs limit; the list
 //! of doctypes.
 
-use super::{Caller, DataBody, Scope, couch_error, couch_result, json_body, json_response};
-use crate::state::AppState;
+use super::{Authenticated, DataBody, Scope, couch_error, couch_result, json_body, json_response};
+use crate::CouchState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -12,21 +12,24 @@ use serde_json::json;
 /// `GET /data/`: CouchDB's welcome. The `uuid` is the instance's, stable:
 /// PouchDB names its replication checkpoints with it, so they survive a
 /// change of host or port.
-pub async fn welcome(Caller(c): Caller) -> Response {
+pub async fn welcome(Authenticated(c): Authenticated) -> Response {
     json_response(
         StatusCode::OK,
         &json!({
             "couchdb": "Welcome",
             "version": "3.3.3",
-            "uuid": c.instance.id.as_str(),
+            "uuid": c.instance.as_str(),
             "vendor": {"name": "nuage", "version": env!("CARGO_PKG_VERSION")},
             "features": ["access-ready"],
         }),
     )
 }
 
-pub async fn all_doctypes(State(state): State<AppState>, Caller(c): Caller) -> Response {
-    match state.docs.all_doctypes(&c.instance.id, &c.access).await {
+pub async fn all_doctypes(
+    State(state): State<CouchState>,
+    Authenticated(c): Authenticated,
+) -> Response {
+    match state.docs.all_doctypes(&c.instance, &c.access).await {
         Ok(list) => json_response(StatusCode::OK, &json!(list)),
         Err(e) => couch_error(&e),
     }

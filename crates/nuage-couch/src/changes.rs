@@ -8,7 +8,7 @@
 
 use super::query::Params;
 use super::{DataBody, Scope, couch_error, couch_response, json_body};
-use crate::state::AppState;
+use crate::Recheck;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -17,6 +17,7 @@ use nuage_docs::DocError;
 use nuage_docs::{ChangesQuery, Docs, Feed, Filter, Style};
 use serde_json::{Value, json};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -174,14 +175,13 @@ async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let producer = Producer {
         docs: s.state().docs.clone(),
-        inst: s.caller.instance.id.clone(),
+        inst: s.caller.instance.clone(),
         access: s.caller.access.clone(),
         doctype: s.doctype.clone(),
         q,
         tx,
-        stopping: s.state().stopping(),
-        held: crate::extract::HeldCredential::from_headers(headers)
-            .map(|cred| (s.state().clone(), cred)),
+        stopping: s.state().gate.stopping(),
+        held: s.state().gate.hold(headers, &s.caller.instance),
     };
     tokio::spawn(async move {
         if let Err(e) = producer.run().await {
@@ -205,9 +205,9 @@ struct Producer {
     /// Server shutdown: a live feed ends (with its last_seq) instead of
     /// holding the graceful shutdown for as long as its timeout.
     stopping: tokio::sync::watch::Receiver<bool>,
-    /// The credential, checked again every `RECHECK` while the feed waits:
-    /// a revoked or expired one ends the feed.
-    held: Option<(AppState, crate::extract::HeldCredential)>,
+    /// The credential, checked again on its own clock while the feed
+    /// waits: a revoked or expired one ends the feed.
+    held: Option<Arc<dyn Recheck>>,
 }
 
 /// Why production stopped early: the client left, or the store failed.
@@ -235,16 +235,16 @@ impl Producer {
     }
 
     /// False once the held credential is revoked or expired; checks it
-    /// when `RECHECK` has passed since `checked`.
+    /// when its interval has passed since `checked`.
     async fn still_valid(&self, checked: &mut Instant) -> bool {
-        if checked.elapsed() < crate::extract::RECHECK {
+        let Some(held) = &self.held else {
+            return true;
+        };
+        if checked.elapsed() < held.every() {
             return true;
         }
         *checked = Instant::now();
-        match &self.held {
-            Some((state, cred)) => cred.still_valid(state, &self.inst).await,
-            None => true,
-        }
+        held.still_valid().await
     }
 
     async fn run(mut self) -> Result<(), Stop> {

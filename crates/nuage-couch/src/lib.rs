@@ -1,7 +1,9 @@
-//! `/data/…`: the CouchDB face of the document store. Handlers parse the
-//! HTTP request (CouchDB's query parameters are JSON-encoded), call one
-//! `nuage_docs::Db` method, and answer CouchDB-shaped JSON; errors are
-//! `{"error","reason"}` with CouchDB's status codes.
+//! `/data/…`: the CouchDB wire face of the document service
+//! (`nuage-docs`). Handlers parse the HTTP request (CouchDB's query
+//! parameters are JSON-encoded), call one `nuage_docs::Db` method, and
+//! answer CouchDB-shaped JSON; errors are `{"error","reason"}` with
+//! CouchDB's status codes. Who is calling comes from the server around it,
+//! through [`Gate`]; this crate knows nothing of hosts, cookies or tokens.
 //!
 //! Must stay true: no `/data` error is anything but CouchDB JSON, axum's
 //! own refusals included — bodies are read through [`DataBody`], paths
@@ -14,13 +16,13 @@ mod bulk;
 mod changes;
 mod db;
 mod doc;
+mod gate;
 mod mango;
 mod query;
 pub mod wire;
 
-use crate::error::ApiError;
-use crate::extract::Authed;
-use crate::state::AppState;
+pub use gate::{BoxFuture, Caller, CouchState, Gate, Recheck, Refusal};
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
@@ -38,7 +40,8 @@ use wire::CouchError;
 /// `max_doc_bytes`.
 pub const DATA_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
+/// The `/data` router, for any outer state (it carries its own).
+pub fn router<S: Clone + Send + Sync + 'static>(state: CouchState) -> Router<S> {
     Router::new()
         .route("/data/", get(db::welcome))
         .route("/data/_all_doctypes", get(db::all_doctypes))
@@ -113,6 +116,7 @@ pub fn router() -> Router<AppState> {
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT))
+        .with_state(state)
 }
 
 /// A known path with a method it does not take; axum adds the `Allow`
@@ -165,15 +169,17 @@ fn body_refused(e: &BytesRejection) -> CouchError {
 
 /// The caller of a `/data` route: authenticated, or refused in CouchDB's
 /// shape.
-pub struct Caller(pub Authed);
+pub struct Authenticated(pub Caller);
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<CouchState> for Authenticated {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        Authed::from_request_parts(parts, state)
+    async fn from_request_parts(parts: &mut Parts, state: &CouchState) -> Result<Self, Response> {
+        state
+            .gate
+            .caller(parts)
             .await
-            .map(Caller)
-            .map_err(api_to_couch)
+            .map(Authenticated)
+            .map_err(|r| refusal_response(&r))
     }
 }
 
@@ -181,8 +187,8 @@ impl FromRequestParts<AppState> for Caller {
 /// caller, the doctype and other captures of the path, and the query
 /// string (CouchDB's JSON-encoded parameters).
 pub struct Scope {
-    state: AppState,
-    pub caller: Authed,
+    state: CouchState,
+    pub caller: Caller,
     pub doctype: String,
     captures: Vec<(String, String)>,
     pub query: query::Params,
@@ -193,7 +199,7 @@ impl Scope {
     pub fn db(&self) -> Result<nuage_docs::Db<'_>, DocError> {
         self.state
             .docs
-            .db(&self.caller.instance.id, &self.caller.access, &self.doctype)
+            .db(&self.caller.instance, &self.caller.access, &self.doctype)
     }
 
     /// Another capture of the path (`id`, `name`, `ddoc`…), or "".
@@ -204,15 +210,15 @@ impl Scope {
             .map_or("", |(_, v)| v.as_str())
     }
 
-    pub fn state(&self) -> &AppState {
+    pub fn state(&self) -> &CouchState {
         &self.state
     }
 }
 
-impl FromRequestParts<AppState> for Scope {
+impl FromRequestParts<CouchState> for Scope {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let Caller(caller) = Caller::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &CouchState) -> Result<Self, Response> {
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state).await?;
         let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|e| {
@@ -251,17 +257,13 @@ impl FromRequestParts<AppState> for Scope {
     }
 }
 
-/// Maps the web layer's errors (authentication, CSRF, unknown host) to
-/// CouchDB's shape.
-fn api_to_couch(e: ApiError) -> Response {
-    let (status, code) = e.status_and_code();
-    let error = match code {
-        "unauthenticated" => "unauthorized",
-        "unknown_instance" => "not_found",
-        other => other,
-    };
-    let mut resp = wire_error(&CouchError::new(status.as_u16(), error, e.public_message()));
-    e.extra_headers(&mut resp);
+/// A refusal of the server around (authentication, CSRF, unknown host)
+/// in CouchDB's shape, with the headers that go with it.
+fn refusal_response(r: &Refusal) -> Response {
+    let mut resp = wire_error(&CouchError::new(r.status.as_u16(), &r.error, &r.reason));
+    for (k, v) in &r.headers {
+        resp.headers_mut().append(k, v.clone());
+    }
     resp
 }
 

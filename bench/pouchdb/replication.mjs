@@ -23,7 +23,9 @@
 //   --json FILE          also write every result as JSON
 //
 // Push and pull run conformance/pouchdb/scenarios.mjs push-pull, one fresh
-// process and one fresh database per run, alternating between the servers.
+// process and one fresh database per run, alternating between the servers
+// and the client's floor (client_floor.mjs: a stub that does no work); each
+// server's time above the floor is its own cost.
 // Every server this script starts listens on 127.0.0.1 and is stopped when
 // it ends (also on failure or Ctrl-C).
 
@@ -133,6 +135,20 @@ async function startPouchdbServer(label) {
   return { base, proc };
 }
 
+/** The floor stub (client_floor.mjs) in a process of its own; its base URL. */
+async function startFloor() {
+  const proc = spawn(process.execPath, [join(here, 'client_floor.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  started.push(proc);
+  const port = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('client_floor.mjs did not print its port within 10 s')), 10_000);
+    proc.stdout.once('data', (d) => { clearTimeout(t); resolve(Number(String(d).trim())); });
+    proc.once('exit', (c) => { clearTimeout(t); reject(new Error(`client_floor.mjs exited (${c})`)); });
+  });
+  const base = `http://127.0.0.1:${port}/`;
+  log(`floor: stub server on ${base}, pid ${proc.pid}`);
+  return { base, proc };
+}
+
 // --------------------------------------------------------------- the runs
 
 function runClient(base, token) {
@@ -234,7 +250,9 @@ async function main() {
   const ref = o.reference ? { base: o.reference } : await startPouchdbServer('reference');
   const standIn = !o.nuage;
   const nu = o.nuage ? { base: o.nuage } : await startPouchdbServer('nuage-stand-in');
+  const floor = await startFloor();
   const targets = [
+    { key: 'floor', label: 'floor (stub server, no work)', base: floor.base, token: null, runs: [], noWrk: true },
     { key: 'reference', label: o.reference ? `reference (${o.reference})` : 'pouchdb-server 4.2.0 (in memory)', base: ref.base, token: null, runs: [] },
     { key: 'nuage', label: standIn ? 'nuage STAND-IN (a second pouchdb-server)' : `nuage (${o.nuage})`, base: nu.base, token: standIn ? null : o.nuageToken, runs: [] },
   ];
@@ -272,7 +290,7 @@ async function main() {
       tempDirs.push(dir);
       const script = join(dir, 'get-doc.lua');
       writeFileSync(script, WRK_LUA);
-      for (const t of targets) {
+      for (const t of targets.filter((x) => !x.noWrk)) {
         log(`wrk on ${t.label}: warm-up ${o.wrkWarmup} s, then ${o.wrkDuration} s, ${o.wrkThreads} thread(s), ${o.wrkConnections} connections`);
         if (o.wrkWarmup > 0) await runWrk(t.lastDb, t.token, o.wrkWarmup, script);
         t.wrk = await runWrk(t.lastDb, t.token, o.wrkDuration, script);
@@ -282,7 +300,7 @@ async function main() {
     }
   } else wrkSkipped = '--wrk-duration 0';
 
-  const [R, N] = [targets[0], targets[1]];
+  const [F, R, N] = targets;
   const lines = [];
   lines.push(`PouchDB 9.0.0 client (Node ${process.version}), ${o.n} documents, median of ${o.runs} run(s); ratio = nuage ÷ reference.`);
   if (standIn) lines.push('NOTE: no --nuage given: "nuage" is a second pouchdb-server (plumbing check only).');
@@ -292,6 +310,13 @@ async function main() {
   const row = (name, a, b, d = 0) => lines.push(`| ${name} | ${fmt(a, d)} | ${fmt(b, d)} | ${ratio(b, a)} |`);
   row('push, ms (end to end)', R.median.push_ms, N.median.push_ms);
   row('pull, ms (end to end)', R.median.pull_ms, N.median.pull_ms);
+  lines.push(`| the client's floor (stub server): push / pull, ms | ${fmt(F.median.push_ms)} / ${fmt(F.median.pull_ms)} | | |`);
+  const above = (t, k) => Math.max(0, t.median[k] - F.median[k]);
+  for (const [name, k] of [['push', 'push_ms'], ['pull', 'pull_ms']]) {
+    const [a, b] = [above(R, k), above(N, k)];
+    const ok = a > 0 && b / a <= 1 / 3;
+    lines.push(`| ${name}: time above the floor, ms (target: nuage ≤ 1/3 of the reference's) | ${fmt(a)} | ${fmt(b)} | ${ratio(b, a)} ${ok ? 'MET' : 'MISSED'} |`);
+  }
   row('push: client time outside HTTP, ms', R.median.push_outside_http_ms, N.median.push_outside_http_ms);
   row('pull: client time outside HTTP, ms', R.median.pull_outside_http_ms, N.median.pull_outside_http_ms);
   row('push: HTTP requests', R.median.push_requests, N.median.push_requests);

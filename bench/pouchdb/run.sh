@@ -4,7 +4,7 @@
 #   cargo build --release -p nuage && bench/pouchdb/run.sh [--postgres] [replication.mjs options]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin=target/release/nuage
+bin="${NUAGE_BIN:-${CARGO_TARGET_DIR:-target}/release/nuage}"
 [ -x "$bin" ] || { echo "run 'cargo build --release -p nuage' first" >&2; exit 2; }
 conformance/pouchdb/install.sh --server >/dev/null
 

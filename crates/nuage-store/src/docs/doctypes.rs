@@ -104,6 +104,45 @@ impl Store {
     }
 }
 
+/// What a write transaction reads before anything else.
+pub(crate) struct LockedDoctype {
+    pub update_seq: i64,
+    pub revs_limit: i64,
+    pub index_count: i64,
+    /// The instance's quota, if it has one.
+    pub quota: Option<i64>,
+}
+
+/// The first statement of a write transaction, in one round trip: creates
+/// the doctype row if missing, locks it (writers of one doctype take
+/// sequence numbers one transaction at a time: on PostgreSQL `ON CONFLICT
+/// DO UPDATE` locks the row as `FOR UPDATE` would; SQLite has one writer
+/// anyway), and reads what the write needs, the instance's quota included.
+pub(crate) async fn lock_doctype_on(
+    conn: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+) -> Result<LockedDoctype> {
+    use sqlx::Row;
+    let r = sqlx::query(
+        "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (instance_id, doctype) DO UPDATE SET update_seq = doctypes.update_seq \
+         RETURNING update_seq, revs_limit, index_count, \
+         (SELECT quota_bytes FROM instances WHERE id = $1) AS quota_bytes",
+    )
+    .bind(inst.as_str())
+    .bind(doctype)
+    .bind(now_ms())
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(LockedDoctype {
+        update_seq: r.try_get("update_seq")?,
+        revs_limit: r.try_get("revs_limit")?,
+        index_count: r.try_get("index_count")?,
+        quota: r.try_get("quota_bytes")?,
+    })
+}
+
 /// Creates the doctype row if missing (inside the caller's transaction when
 /// given one); true if it was created.
 pub(crate) async fn ensure_doctype_on(

@@ -55,33 +55,22 @@ impl Store {
     ) -> Result<Option<String>> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
-        super::doctypes::ensure_doctype_on(&mut tx, inst, doctype).await?;
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT rev FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+        let locked = super::doctypes::lock_doctype_on(&mut tx, inst, doctype).await?;
+        let old: Option<(String, String)> = sqlx::query_as(
+            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
         )
         .bind(inst.as_str())
         .bind(doctype)
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        if current.is_some() && current.as_deref() != given_rev {
+        let current = old.as_ref().map(|(rev, _)| rev.as_str());
+        if current.is_some() && current != given_rev {
             return Ok(None);
         }
-        let old_size = if current.is_some() {
-            sqlx::query_scalar::<_, String>(
-                "SELECT body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
-            )
-            .bind(inst.as_str())
-            .bind(doctype)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .len() as i64
-        } else {
-            0
-        };
+        let old_size = old.as_ref().map_or(0, |(_, b)| b.len() as i64);
         let delta = body.len() as i64 - old_size;
-        super::usage::check_quota(&mut tx, inst, delta).await?;
+        super::usage::check_quota(&mut tx, inst, locked.quota, delta).await?;
         sqlx::query(
             "UPDATE doctypes SET bytes = bytes + $3 WHERE instance_id = $1 AND doctype = $2",
         )
@@ -90,7 +79,7 @@ impl Store {
         .bind(delta)
         .execute(&mut *tx)
         .await?;
-        let rev = next_rev(current.as_deref());
+        let rev = next_rev(current);
         sqlx::query(
             "INSERT INTO local_docs (instance_id, doctype, id, rev, body) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (instance_id, doctype, id) DO UPDATE SET rev = excluded.rev, body = excluded.body",

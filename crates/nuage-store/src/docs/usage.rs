@@ -45,17 +45,10 @@ pub struct Usage {
 pub(crate) async fn check_quota(
     conn: &mut sqlx::AnyConnection,
     inst: &InstanceId,
+    quota: Option<i64>,
     delta: i64,
 ) -> Result<()> {
-    if delta <= 0 {
-        return Ok(());
-    }
-    let quota: Option<i64> = sqlx::query_scalar("SELECT quota_bytes FROM instances WHERE id = $1")
-        .bind(inst.as_str())
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
-    let Some(quota) = quota else {
+    let Some(quota) = quota.filter(|_| delta > 0) else {
         return Ok(());
     };
     let usage = usage_on(conn, inst, Some(quota)).await?;

@@ -11,7 +11,6 @@ use super::read::rev_trees_on;
 use super::usage;
 use crate::{DocEvent, Engine, InstanceId, Result, Store};
 use nuage_core::revs::{Rev, RevNode};
-use sqlx::Row;
 use std::collections::HashMap;
 
 /// One document write of a batch.
@@ -175,23 +174,10 @@ impl Store {
         doctype: &str,
         writes: Vec<DocWrite>,
     ) -> Result<Applied> {
-        super::doctypes::ensure_doctype_on(&mut *tx, inst, doctype).await?;
-        // Lock the doctype row: writers of one doctype take sequence
-        // numbers one transaction at a time.
-        let lock = match self.engine() {
-            Engine::Postgres => " FOR UPDATE",
-            Engine::Sqlite => "",
-        };
-        let row = sqlx::query(sql!(
-            "SELECT update_seq, revs_limit, index_count FROM doctypes WHERE instance_id = $1 AND doctype = $2{lock}"
-        ))
-        .bind(inst.as_str())
-        .bind(doctype)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut seq: i64 = row.try_get("update_seq")?;
-        let revs_limit = row.try_get::<i64, _>("revs_limit")?.max(1) as usize;
-        let index_count: i64 = row.try_get("index_count")?;
+        let locked = super::doctypes::lock_doctype_on(&mut *tx, inst, doctype).await?;
+        let mut seq = locked.update_seq;
+        let revs_limit = locked.revs_limit.max(1) as usize;
+        let index_count = locked.index_count;
 
         let mut ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
         ids.sort();
@@ -318,7 +304,7 @@ impl Store {
                 .filter_map(|r| r.body.as_deref().map(usage::stored_size))
                 .sum();
             let freed = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
-            usage::check_quota(&mut *tx, inst, added - freed).await?;
+            usage::check_quota(&mut *tx, inst, locked.quota, added - freed).await?;
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
             delete_stemmed(&mut *tx, inst, doctype, &stemmed).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {

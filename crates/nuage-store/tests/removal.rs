@@ -225,3 +225,85 @@ nuage_store::on_both_engines!(
     the_purge_steps_never_touch_a_live_instance,
     a_removal_interrupted_midway_is_finished_by_a_fresh_store,
 );
+
+/// Measures what removing a big instance costs a neighbour: single-document
+/// writes on another instance while 100,000 documents with an index are
+/// purged, against the same while one transaction deletes as many (as the
+/// removal did before it went in chunks; `delete_doctype` still does).
+/// Prints the figures (a timing assertion would be flaky on a shared
+/// machine); run with `cargo test -p nuage-store --test removal --
+/// --ignored --nocapture --test-threads=1`.
+async fn a_big_removal_leaves_the_neighbours_writes_fast(db: &TestDb) {
+    let store = db.open().await;
+    let kept = store.test_instance("small.test").await;
+    for one_transaction in [true, false] {
+        let gone = populated(&store, &format!("big{one_transaction}.test"), 0).await;
+        for chunk in 0..200 {
+            let writes = (0..500)
+                .map(|i| {
+                    new_doc(
+                        &format!("b{chunk:03}-{i:03}"),
+                        json!({"n": chunk * 500 + i}),
+                    )
+                })
+                .collect();
+            store.write_docs(&gone, T, writes).await.unwrap();
+        }
+        let rows = store.removal_rows_left(&gone).await.unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (store, kept, done) = (store.clone(), kept.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut all = Vec::new();
+                while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let t = std::time::Instant::now();
+                    let id = format!("k{one_transaction}{}", all.len());
+                    store
+                        .write_docs(&kept, T, vec![new_doc(&id, json!({}))])
+                        .await
+                        .unwrap();
+                    all.push(t.elapsed());
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                all.sort();
+                (all.len(), all[all.len() / 2], all[all.len() - 1])
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let how = if one_transaction {
+            assert!(store.delete_doctype(&gone, T).await.unwrap());
+            "in one transaction"
+        } else {
+            store.retire_instance(&gone).await.unwrap().unwrap();
+            while store.purge_removal_step(&gone).await.unwrap() > 0 {}
+            assert!(store.end_removal(&gone).await.unwrap());
+            assert_nothing_left(&store.rows_of_instance(&gone).await);
+            "in chunks"
+        };
+        let took = started.elapsed();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (writes, median, worst) = writer.await.unwrap();
+        eprintln!(
+            "{:?}: {rows} rows deleted {how} in {took:?}; meanwhile {writes} writes \
+             on another instance, median {median:?}, worst {worst:?}",
+            db.engine
+        );
+    }
+}
+
+mod measured {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: 100,000 documents, about a minute"]
+    async fn sqlite() {
+        let db = nuage_store::testing::TestDb::new(nuage_store::Engine::Sqlite).await;
+        super::a_big_removal_leaves_the_neighbours_writes_fast(&db).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: 100,000 documents, about a minute"]
+    async fn postgres() {
+        let db = nuage_store::testing::TestDb::new(nuage_store::Engine::Postgres).await;
+        super::a_big_removal_leaves_the_neighbours_writes_fast(&db).await
+    }
+}

@@ -1,5 +1,7 @@
-//! Creating and removing instances: shared by the command line and the
-//! admin API so both apply the same rules.
+//! Creating instances: shared by the command line and the admin API so both
+//! apply the same rules. Removing one is nuage-docs' `Docs::remove_instance`
+//! (its documents and blobs go too); this process's credential cache is
+//! told with [`Auth::forget_instance`].
 
 use crate::{Auth, AuthError, passphrase};
 use nuage_store::{InstanceRow, NewInstance, StoreError};
@@ -78,14 +80,6 @@ impl Auth {
         };
         tracing::info!(instance = %row.id, domain = %row.domain, "instance created");
         Ok((row, token))
-    }
-
-    /// Removes an instance with every row it owns.
-    pub async fn remove_instance(&self, row: &InstanceRow) -> Result<(), AuthError> {
-        self.store.delete_instance(&row.id).await?;
-        self.cache.forget_instance(&row.id);
-        tracing::info!(instance = %row.id, domain = %row.domain, "instance removed");
-        Ok(())
     }
 }
 

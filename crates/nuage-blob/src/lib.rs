@@ -95,15 +95,58 @@ impl Blobs {
         }
     }
 
-    /// Removes every blob of an instance.
+    /// Removes every blob of an instance. Safe to run twice, and beside
+    /// another removal of the same instance (the command line and a
+    /// server): what the other deleted first is not an error.
     pub async fn delete_instance(&self, inst: &InstanceId) -> Result<()> {
         let dir = self.root.join(inst.as_str());
-        match tokio::fs::remove_dir_all(&dir).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io(&dir)(e)),
+        let mut failed = None;
+        for _ in 0..3 {
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    if !tokio::fs::try_exists(&dir).await.unwrap_or(true) {
+                        return Ok(());
+                    }
+                    failed = Some(e);
+                }
+            }
+        }
+        Err(io(&dir)(failed.unwrap_or_else(|| {
+            std::io::Error::other("the folder could not be removed")
+        })))
+    }
+
+    /// How many blobs an instance holds (walks its folder: for tests and
+    /// administration, not for requests).
+    pub async fn count(&self, inst: &InstanceId) -> Result<u64> {
+        let dir = self.root.join(inst.as_str());
+        tokio::task::spawn_blocking(move || count_blobs(&dir))
+            .await
+            .map_err(|e| BlobError::Io {
+                path: PathBuf::new(),
+                source: std::io::Error::other(e),
+            })?
+    }
+}
+
+/// Blob files under an instance's folder (`PREFIX/KEY`), temporary files
+/// left by a crash included.
+fn count_blobs(dir: &Path) -> Result<u64> {
+    let prefixes = match std::fs::read_dir(dir) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut n = 0;
+    for prefix in prefixes {
+        let prefix = prefix.map_err(io(dir))?.path();
+        for file in std::fs::read_dir(&prefix).map_err(io(&prefix))? {
+            file.map_err(io(&prefix))?;
+            n += 1;
         }
     }
+    Ok(n)
 }
 
 fn write_durably(path: &Path, data: &[u8]) -> Result<()> {
@@ -167,8 +210,13 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        blobs.put(&b, b"other".to_vec()).await.unwrap();
+        assert_eq!(blobs.count(&a).await.unwrap(), 1);
         blobs.delete_instance(&a).await.unwrap();
         assert!(blobs.get(&a, &key).await.is_err());
+        assert_eq!(blobs.count(&a).await.unwrap(), 0);
+        assert_eq!(blobs.count(&b).await.unwrap(), 1, "B keeps its blob");
+        blobs.delete_instance(&a).await.unwrap();
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod find;
 mod get;
 pub mod incoming;
 mod local;
+mod removal;
 pub mod render;
 pub mod revid;
 mod standalone;
@@ -28,6 +29,7 @@ pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
+pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
 pub use render::Meta;
 pub use standalone::AttachmentContent;
 pub use write::WriteResult;
@@ -78,11 +80,6 @@ impl Docs {
             access,
             doctype,
         })
-    }
-
-    /// Removes every attachment blob of an instance (the instance is gone).
-    pub async fn delete_instance_blobs(&self, inst: &InstanceId) -> DocResult<()> {
-        Ok(self.blobs.delete_instance(inst).await?)
     }
 
     /// `GET /data/_all_doctypes`: the doctypes this caller may read.

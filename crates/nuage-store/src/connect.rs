@@ -105,6 +105,7 @@ impl Store {
             url: url.into(),
             analyze: Default::default(),
             index_wake: Default::default(),
+            removal_wake: Default::default(),
             group: None,
         };
         migrate::run(&store).await?;

@@ -1,4 +1,5 @@
-//! Instances: one person's cloud each, found by domain.
+//! Instances: one person's cloud each, found by domain. Removing one is
+//! done in steps (removals.rs); lookups stop seeing it at the first.
 
 use crate::{InstanceId, Result, Store, StoreError, now_ms};
 use sqlx::Row;
@@ -51,23 +52,11 @@ fn from_row(r: &AnyRow) -> Result<InstanceRow, sqlx::Error> {
     })
 }
 
-/// Tables holding an instance's rows, children first.
-pub(crate) const INSTANCE_TABLES: &[&str] = &[
-    "index_entries",
-    "doc_indexes",
-    "local_docs",
-    "revs",
-    "docs",
-    "doctypes",
-    "sessions",
-    "recovery_codes",
-    "login_throttle",
-    "oauth_codes",
-    "oauth_used_codes",
-    "tokens",
-    "oauth_clients",
-    "app_passwords",
-];
+/// Lookups see only instances whose removal has not begun: a removed
+/// instance is gone to every request at once, though its rows go a chunk at
+/// a time (removals.rs).
+const LIVE: &str =
+    "NOT EXISTS (SELECT 1 FROM instance_removals r WHERE r.instance_id = instances.id)";
 
 impl Store {
     pub async fn create_instance(&self, new: NewInstance) -> Result<InstanceRow> {
@@ -102,53 +91,40 @@ impl Store {
     }
 
     pub async fn instance_by_domain(&self, domain: &str) -> Result<Option<InstanceRow>> {
-        let row = sqlx::query(sql!("SELECT {COLUMNS} FROM instances WHERE domain = $1"))
-            .bind(domain)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM instances WHERE domain = $1 AND {LIVE}"
+        ))
+        .bind(domain)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
     pub async fn instance(&self, id: &InstanceId) -> Result<Option<InstanceRow>> {
-        let row = sqlx::query(sql!("SELECT {COLUMNS} FROM instances WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM instances WHERE id = $1 AND {LIVE}"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.as_ref().map(from_row).transpose()?)
     }
 
     pub async fn list_instances(&self) -> Result<Vec<InstanceRow>> {
-        let rows = sqlx::query(sql!("SELECT {COLUMNS} FROM instances ORDER BY domain"))
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(sql!(
+            "SELECT {COLUMNS} FROM instances WHERE {LIVE} ORDER BY domain"
+        ))
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
     }
 
     pub async fn count_instances(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM instances")
-            .fetch_one(self.pool())
-            .await?)
-    }
-
-    /// Deletes an instance and every row it owns, in one transaction.
-    pub async fn delete_instance(&self, id: &InstanceId) -> Result<bool> {
-        // Its documents go too: take the document write lock like every
-        // other document writer (see `Store::write_lock`).
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        for table in INSTANCE_TABLES {
-            sqlx::query(sql!("DELETE FROM {table} WHERE instance_id = $1"))
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let gone = sqlx::query("DELETE FROM instances WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(gone > 0)
+        Ok(
+            sqlx::query_scalar(sql!("SELECT COUNT(*) FROM instances WHERE {LIVE}"))
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 
     /// Sets the owner's passphrase hash and ends onboarding.

@@ -28,6 +28,7 @@ mod instances;
 mod migrate;
 mod oauth;
 mod recovery;
+mod removals;
 mod sessions;
 mod task;
 mod throttle;
@@ -46,6 +47,7 @@ pub use error::StoreError;
 pub use events::{DocEvent, EventBus};
 pub use instances::{InstanceRow, NewInstance};
 pub use oauth::{AuthCodeRow, CodeExchange, OAuthClientRow};
+pub use removals::{PURGE_CHUNK_ROWS, PendingRemoval};
 pub use sessions::SessionRow;
 pub use task::{Stopping, Task, sleep_or_stop};
 pub use throttle::ThrottleRow;
@@ -70,6 +72,8 @@ pub struct Store {
     analyze: std::sync::Arc<analyze::AnalyzeSchedule>,
     /// Woken when a write registers an index to build (docs/builder.rs).
     index_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when this process begins an instance removal (removals.rs).
+    removal_wake: std::sync::Arc<tokio::sync::Notify>,
     /// SQLite only: the group-commit writer document writes go through.
     group: Option<std::sync::Arc<docs::group::GroupWriter>>,
 }

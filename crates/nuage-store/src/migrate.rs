@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_documents.sql")),
     (3, include_str!("../migrations/0003_index_entries.sql")),
     (4, include_str!("../migrations/0004_oauth_code_reuse.sql")),
+    (5, include_str!("../migrations/0005_instance_removals.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -120,10 +120,15 @@ macro_rules! on_both_engines {
 /// Counting what the store holds, for tests that prove a removal leaves
 /// nothing behind and that indexes cause no DDL.
 impl Store {
-    /// Rows of every per-instance table that belong to `inst`, by table.
-    pub async fn rows_of_instance(&self, inst: &crate::InstanceId) -> Vec<(&'static str, i64)> {
+    /// Rows of every table that belong to `inst`, by table: each table
+    /// with an `instance_id`, the removal record, and its `instances` row.
+    pub async fn rows_of_instance(&self, inst: &crate::InstanceId) -> Vec<(String, i64)> {
         let mut out = Vec::new();
-        for table in crate::instances::INSTANCE_TABLES {
+        let tables = crate::removals::CREDENTIAL_TABLES
+            .iter()
+            .chain(crate::removals::DOCUMENT_TABLES)
+            .chain(&["instance_removals"]);
+        for table in tables {
             let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                 "SELECT COUNT(*) FROM {table} WHERE instance_id = $1"
             )))
@@ -131,9 +136,45 @@ impl Store {
             .fetch_one(self.pool())
             .await
             .expect("count rows");
-            out.push((*table, n));
+            out.push(((*table).to_owned(), n));
         }
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instances WHERE id = $1")
+            .bind(inst.as_str())
+            .fetch_one(self.pool())
+            .await
+            .expect("count rows");
+        out.push(("instances".to_owned(), n));
         out
+    }
+
+    /// The tables of the schema that have an `instance_id` column, sorted:
+    /// [`Store::rows_of_instance`] must count every one.
+    pub async fn tables_with_instance_id(&self) -> Vec<String> {
+        let sql = match self.engine() {
+            Engine::Sqlite => {
+                "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c \
+                 WHERE m.type = 'table' AND c.name = 'instance_id' ORDER BY m.name"
+            }
+            Engine::Postgres => {
+                "SELECT table_name::text FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND column_name = 'instance_id' ORDER BY table_name"
+            }
+        };
+        sqlx::query_scalar(sql)
+            .fetch_all(self.pool())
+            .await
+            .expect("list tables")
+    }
+
+    /// Every step of an instance's removal that the store does (no blobs
+    /// here), to the end; false if no live instance had this id.
+    pub async fn remove_instance_rows(&self, inst: &crate::InstanceId) -> bool {
+        if self.retire_instance(inst).await.expect("retire").is_none() {
+            return false;
+        }
+        while self.purge_removal_step(inst).await.expect("purge") > 0 {}
+        assert!(self.end_removal(inst).await.expect("end removal"));
+        true
     }
 
     /// How many SQL indexes the database has: requests must never add one.
@@ -170,7 +211,39 @@ impl Store {
     }
 }
 
+/// A new document `id` with `body`, as a write of `new_edits: true`.
+pub fn new_doc(id: &str, body: serde_json::Value) -> crate::DocWrite {
+    crate::DocWrite::Edit {
+        id: id.into(),
+        parent: None,
+        new_id: format!("r{}", id.replace('/', "")),
+        deleted: false,
+        body: body.to_string(),
+    }
+}
+
 impl Store {
+    /// A command-line token stored under `hash`, valid for a minute, for
+    /// tests that need a credential in the store.
+    pub async fn test_token(&self, inst: &crate::InstanceId, hash: &str) {
+        let now = crate::now_ms();
+        self.insert_token(
+            inst,
+            &crate::TokenRow {
+                token_hash: hash.into(),
+                kind: crate::TokenKind::Cli,
+                client_id: None,
+                family: hash.into(),
+                scope: "com.example.notes:ALL".into(),
+                created_at: now,
+                expires_at: now + 60_000,
+                used_at: None,
+            },
+        )
+        .await
+        .expect("store a test token");
+    }
+
     /// A new instance at `domain`, for tests that need one to write in.
     pub async fn test_instance(&self, domain: &str) -> crate::InstanceId {
         self.create_instance(crate::NewInstance {

@@ -5,7 +5,7 @@
 
 use nuage_core::revs::Rev;
 use nuage_mango::encode_key;
-use nuage_store::testing::TestDb;
+use nuage_store::testing::{TestDb, new_doc};
 use nuage_store::*;
 use serde_json::{Value, json};
 
@@ -13,16 +13,6 @@ const T: &str = "com.example.films";
 
 async fn instance(store: &Store, domain: &str) -> InstanceId {
     store.test_instance(domain).await
-}
-
-fn new_doc(id: &str, body: Value) -> DocWrite {
-    DocWrite::Edit {
-        id: id.into(),
-        parent: None,
-        new_id: format!("r{}", id.replace('/', "")),
-        deleted: false,
-        body: body.to_string(),
-    }
 }
 
 fn query_ddoc(fields: &[&str]) -> Value {
@@ -239,7 +229,7 @@ async fn indexes_never_run_ddl_and_a_removed_instance_leaves_nothing(db: &TestDb
         "15 indexes on 5 instances: no SQL index created"
     );
     let gone = instances.remove(0);
-    assert!(store.delete_instance(&gone).await.unwrap());
+    assert!(store.remove_instance_rows(&gone).await);
     for (table, n) in store.rows_of_instance(&gone).await {
         assert_eq!(n, 0, "{table} still holds rows of a removed instance");
     }

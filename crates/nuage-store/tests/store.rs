@@ -120,13 +120,13 @@ async fn removing_an_instance_removes_all_its_rows_and_only_its_rows(db: &TestDb
             .await
             .unwrap();
     }
-    assert!(store.delete_instance(&a.id).await.unwrap());
+    assert!(store.remove_instance_rows(&a.id).await);
     assert!(store.instance(&a.id).await.unwrap().is_none());
     assert!(store.token(&a.id, "h").await.unwrap().is_none());
     assert_eq!(store.throttle(&a.id, "ip:1").await.unwrap().failures, 0);
     assert!(store.token(&b.id, "h").await.unwrap().is_some());
     assert_eq!(store.throttle(&b.id, "ip:1").await.unwrap().failures, 1);
-    assert!(!store.delete_instance(&a.id).await.unwrap());
+    assert!(!store.remove_instance_rows(&a.id).await);
 }
 
 async fn an_authorization_code_is_exchanged_once_and_its_replay_named(db: &TestDb) {

@@ -103,15 +103,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// 204 once the instance is gone to the world; its data is purged in the
+/// background, a chunk at a time (docs/http-api.md).
 async fn remove(
     State(state): State<AppState>,
     Path(domain): Path<String>,
 ) -> ApiResult<StatusCode> {
     let row = find(&state, &domain).await?;
-    state.auth.remove_instance(&row).await?;
-    state.instances.forget(&row.id);
-    if let Err(e) = state.docs.delete_instance_blobs(&row.id).await {
-        tracing::warn!(error = %e, instance = %row.id, "instance removed, but its attachment blobs were not; remove DATA/blobs/ID by hand");
+    if !state.remove_instance(&row.id).await? {
+        // Removed by someone else since `find`.
+        return Err(ApiError::NotFound(format!("no instance {domain}")));
     }
     Ok(StatusCode::NO_CONTENT)
 }

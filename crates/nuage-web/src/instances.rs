@@ -113,6 +113,19 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Removes an instance (`Docs::remove_instance`) and forgets it in this
+    /// process's caches, so it is gone to every request here at once; its
+    /// rows and blobs are purged by the remover task meanwhile. False if no
+    /// instance has this id.
+    pub async fn remove_instance(&self, id: &InstanceId) -> Result<bool, ApiError> {
+        let removal = self.docs.remove_instance(id).await?;
+        self.instances.forget(id);
+        self.auth.forget_instance(id);
+        Ok(removal.is_some())
+    }
+}
+
 /// Middleware: resolves the request's [`Origin`] or answers `404
 /// unknown_instance`.
 pub async fn resolve(

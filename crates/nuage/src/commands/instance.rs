@@ -4,8 +4,10 @@ use crate::cli::InstanceCmd;
 use crate::config::Config;
 use crate::context;
 use anyhow::{Context as _, bail};
+use nuage_docs::RemovalProgress;
 use nuage_store::InstanceRow;
 use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
 
 fn base_url(cfg: &Config, domain: &str) -> String {
     format!("{}://{domain}", if cfg.https { "https" } else { "http" })
@@ -103,11 +105,7 @@ pub async fn run(cfg: &Config, cmd: InstanceCmd) -> anyhow::Result<()> {
                     bail!("not confirmed; nothing was removed");
                 }
             }
-            auth.remove_instance(&row).await?;
-            context::docs(cfg, &auth)
-                .delete_instance_blobs(&row.id)
-                .await?;
-            println!("removed {}", row.domain);
+            remove(cfg, &auth, &row).await?;
         }
         InstanceCmd::Onboarding { domain } => {
             let row = context::find_instance(&auth, &domain).await?;
@@ -125,4 +123,78 @@ pub async fn run(cfg: &Config, cmd: InstanceCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Removes the instance, then purges its data here, showing progress on
+/// stderr; returns once nothing of it is left.
+async fn remove(cfg: &Config, auth: &nuage_auth::Auth, row: &InstanceRow) -> anyhow::Result<()> {
+    let docs = context::docs(cfg, auth);
+    let removal = docs
+        .remove_instance(&row.id)
+        .await?
+        .with_context(|| format!("{} was removed meanwhile", row.domain))?;
+    eprintln!(
+        "{} is gone: its domain is free and no credential of it works; purging its data \
+         (if interrupted, `nuage serve` finishes it)",
+        row.domain
+    );
+    let mut shown = Progress::new(&row.domain);
+    removal.finish(|p| shown.update(p)).await.with_context(|| {
+        format!(
+            "purging the data of {} failed; `nuage serve` finishes it when it runs",
+            row.domain
+        )
+    })?;
+    println!("removed {}", row.domain);
+    Ok(())
+}
+
+/// Progress on stderr: one line rewritten in place on a terminal, else a
+/// line every few seconds (and the last), so logs stay short.
+struct Progress<'a> {
+    domain: &'a str,
+    terminal: bool,
+    last: Option<std::time::Instant>,
+}
+
+impl<'a> Progress<'a> {
+    fn new(domain: &'a str) -> Progress<'a> {
+        Progress {
+            domain,
+            terminal: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    fn update(&mut self, p: RemovalProgress) {
+        let every = if self.terminal {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_secs(2)
+        };
+        let text = match p {
+            RemovalProgress::Rows { done, total } => {
+                if self.last.is_some_and(|t| t.elapsed() < every) {
+                    return;
+                }
+                let total = total.max(done);
+                let percent = (done * 100).checked_div(total).unwrap_or(100);
+                format!(
+                    "{}: {done} of {total} rows purged ({percent} %)",
+                    self.domain
+                )
+            }
+            RemovalProgress::Blobs => format!("{}: every row purged; deleting blobs", self.domain),
+            RemovalProgress::Done => format!("{}: nothing left", self.domain),
+        };
+        self.last = Some(std::time::Instant::now());
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            let end = if p == RemovalProgress::Done { "\n" } else { "" };
+            write!(err, "\r\x1b[2K{text}{end}")
+        } else {
+            writeln!(err, "{text}")
+        };
+        let _ = err.flush();
+    }
 }

@@ -51,6 +51,9 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     tasks.extend(auth.store().start_event_listener().await);
     tasks.extend(auth.store().start_checkpointer());
     let docs = context::docs(&cfg, &auth);
+    // Finishes removals left to it by the admin API, by a crash or by
+    // another process.
+    let remover = nuage_docs::Remover::start(docs.clone());
     let state = AppState::new(auth.clone(), docs, web, metrics);
     println!("nuage: listening on http://{public_addr}");
     println!("nuage: admin API on http://{admin_addr}");
@@ -68,6 +71,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     let builder = nuage_store::IndexBuilder::start(auth.store().clone());
     nuage_web::serve(state, public, Some(admin), shutdown_signal()).await?;
     builder.shutdown().await;
+    remover.shutdown().await;
     for task in tasks {
         task.shutdown().await;
     }

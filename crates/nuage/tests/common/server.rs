@@ -107,7 +107,16 @@ impl Server {
         format!("http://{}{path}", self.admin_addr)
     }
 
-    /// What the server printed so far, for failure messages.
+    /// The server's database, opened beside it, to count what it holds.
+    pub async fn store(&self) -> nuage_store::Store {
+        self.db.open().await
+    }
+
+    /// The server's blob store (in its data folder), to count blobs.
+    pub fn blobs(&self) -> nuage_blob::Blobs {
+        nuage_blob::Blobs::new(self.data.path().join("blobs"))
+    }
+
     /// Sends SIGTERM, as a service manager stopping nuage would, and
     /// waits up to `limit` for the process to exit; its exit status, or
     /// `None` if it was still running.
@@ -128,6 +137,7 @@ impl Server {
         None
     }
 
+    /// What the server printed so far, for failure messages.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

@@ -8,10 +8,12 @@ mod admin;
 mod cookies;
 mod couch_gate;
 mod csrf;
+mod deadline;
 mod error;
 mod extract;
 mod host;
 mod instances;
+pub mod listen;
 mod middleware;
 mod pages;
 mod realtime;
@@ -24,7 +26,6 @@ pub use state::{AppState, WebConfig};
 
 use axum::Router;
 use std::future::Future;
-use std::net::SocketAddr;
 use tokio::net::TcpListener;
 
 /// Largest body the JSON and form APIs accept (1 MiB).
@@ -32,26 +33,14 @@ pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
 /// The public application with every middleware layer.
 pub fn public_app(state: AppState) -> Router {
-    let limit = state.config.body_limit;
-    middleware::wrap(routes::public_router(state), limit)
+    let (limit, deadline) = (state.config.body_limit, state.config.limits.body_deadline);
+    middleware::wrap(routes::public_router(state), limit, deadline)
 }
 
 /// The admin application with every middleware layer.
 pub fn admin_app(state: AppState) -> Router {
-    middleware::wrap(admin_router(state), DEFAULT_BODY_LIMIT)
-}
-
-/// Sets TCP_NODELAY on every accepted connection: answers go out at once
-/// instead of waiting for the client's acknowledgement of an earlier
-/// segment (Nagle), which costs request/response protocols dearly.
-fn nodelay(l: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
-    use axum::serve::ListenerExt;
-    fn set(tcp: &mut tokio::net::TcpStream) {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::trace!(error = %e, "cannot set TCP_NODELAY");
-        }
-    }
-    l.tap_io(set as fn(&mut tokio::net::TcpStream))
+    let deadline = state.config.limits.body_deadline;
+    middleware::wrap(admin_router(state), DEFAULT_BODY_LIMIT, deadline)
 }
 
 /// Serves the public and admin listeners until `shutdown` resolves, then
@@ -63,15 +52,17 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let rx = state.stopping();
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let public_app = public_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let public = axum::serve(nodelay(public), public_app).with_graceful_shutdown(wait(rx.clone()));
-    let admin = admin.map(|l| {
-        let app = admin_app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(nodelay(l), app).with_graceful_shutdown(wait(rx.clone()))
-    });
+    let limits = state.config.limits;
+    let proxied = state.config.trust_forwarded_for;
+    let public = listen::serve(
+        public,
+        public_app(state.clone()),
+        limits,
+        proxied,
+        rx.clone(),
+    );
+    let admin =
+        admin.map(|l| listen::serve(l, admin_app(state.clone()), limits, false, rx.clone()));
     let stopper = state.clone();
     tokio::spawn(async move {
         shutdown.await;
@@ -79,7 +70,7 @@ pub async fn serve(
     });
     match admin {
         Some(admin) => {
-            let (a, b) = tokio::join!(public.into_future(), admin.into_future());
+            let (a, b) = tokio::join!(public, admin);
             a.and(b)
         }
         None => public.await,

@@ -13,9 +13,13 @@ use std::time::Instant;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-pub fn wrap(router: Router, body_limit: usize) -> Router {
+pub fn wrap(router: Router, body_limit: usize, body_deadline: std::time::Duration) -> Router {
     router
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            body_deadline,
+            crate::deadline::body_deadline,
+        ))
         .layer(from_fn(crate::host::require_one_host))
         .layer(from_fn(observe))
 }

@@ -20,6 +20,8 @@ pub struct WebConfig {
     pub trust_forwarded_for: bool,
     /// The admin API's bearer secret.
     pub admin_secret: String,
+    /// Connection and body timeouts and caps.
+    pub limits: crate::listen::Limits,
 }
 
 #[derive(Clone)]

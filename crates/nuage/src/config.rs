@@ -19,6 +19,42 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub admin: AdminConfig,
     pub auth: AuthSection,
+    pub connections: ConnectionsConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionsConfig {
+    pub header_timeout_secs: u64,
+    pub body_deadline_secs: u64,
+    /// 0: from the process's file limit.
+    pub max: usize,
+    /// 0: an eighth of `max` (no limit with `trust_forwarded_for`).
+    pub max_per_address: usize,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        let d = nuage_web::listen::Limits::default();
+        ConnectionsConfig {
+            header_timeout_secs: d.header_timeout.as_secs(),
+            body_deadline_secs: d.body_deadline.as_secs(),
+            max: 0,
+            max_per_address: 0,
+        }
+    }
+}
+
+impl ConnectionsConfig {
+    pub fn to_limits(&self) -> nuage_web::listen::Limits {
+        use std::time::Duration;
+        nuage_web::listen::Limits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_deadline: Duration::from_secs(self.body_deadline_secs.max(1)),
+            connections: (self.max > 0).then_some(self.max),
+            per_address: (self.max_per_address > 0).then_some(self.max_per_address),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
@@ -68,6 +104,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             admin: AdminConfig::default(),
             auth: AuthSection::default(),
+            connections: ConnectionsConfig::default(),
         }
     }
 }
@@ -173,6 +210,26 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
         "admin.secret",
         "Bearer secret of the admin API. Env NUAGE_ADMIN_SECRET; default: generated into DATA/admin-secret.",
         Some("\"change-me\""),
+    ),
+    (
+        "connections.header_timeout_secs",
+        "A request's line and headers must arrive within this; the connection is closed otherwise.",
+        None,
+    ),
+    (
+        "connections.body_deadline_secs",
+        "A request's whole body must arrive within this (counted from the request's start).",
+        None,
+    ),
+    (
+        "connections.max",
+        "Connections served at once; 0: three quarters of the process's open-files limit.",
+        None,
+    ),
+    (
+        "connections.max_per_address",
+        "Connections from one client address at once; 0: an eighth of the maximum (no limit with trust_forwarded_for).",
+        None,
     ),
     (
         "auth.throttle_free_failures",

@@ -47,6 +47,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
         body_limit: cfg.body_limit_bytes,
         trust_forwarded_for: cfg.trust_forwarded_for,
         admin_secret,
+        limits: cfg.connections.to_limits(),
     };
     tasks.extend(auth.store().start_event_listener().await);
     tasks.extend(auth.store().start_checkpointer());

@@ -56,9 +56,17 @@ impl Server {
     /// Starts `nuage serve` on a fresh database of `engine` and waits until
     /// it has printed its addresses and the onboarding link.
     pub async fn start(engine: Engine) -> Server {
+        Server::start_configured(engine, "").await
+    }
+
+    /// [`Server::start`] with a configuration file holding `toml` (see
+    /// `nuage config example`).
+    pub async fn start_configured(engine: Engine, toml: &str) -> Server {
         let db = TestDb::new(engine).await;
         let data = tempfile::tempdir().expect("temp data dir");
-        let (child, log, ready) = serve(&db.url, data.path(), true).await;
+        let config = data.path().join("test-config.toml");
+        std::fs::write(&config, toml).expect("write the test configuration");
+        let (child, log, ready) = serve(&db.url, data.path(), Some(&config), true).await;
         let addr = ready.addr;
         Server {
             engine,
@@ -81,7 +89,7 @@ impl Server {
     /// the database goes.
     pub async fn start_sibling(&self) -> Sibling<'_> {
         let data = tempfile::tempdir().expect("temp data dir");
-        let (child, log, ready) = serve(&self.db.url, data.path(), false).await;
+        let (child, log, ready) = serve(&self.db.url, data.path(), None, false).await;
         Sibling {
             first: self,
             addr: ready.addr,
@@ -366,9 +374,15 @@ struct Ready {
 async fn serve(
     db_url: &str,
     data: &std::path::Path,
+    config: Option<&std::path::Path>,
     onboarding: bool,
 ) -> (KillOnDrop, Arc<Mutex<String>>, Ready) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nuage"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nuage"));
+    match config {
+        Some(path) => command.env("NUAGE_CONFIG", path),
+        None => command.env_remove("NUAGE_CONFIG"),
+    };
+    let mut child = command
         .arg("serve")
         .arg("--data")
         .arg(data)

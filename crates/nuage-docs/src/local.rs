@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 /// Bytes of one `_local` document's JSON at most (a PouchDB checkpoint is
 /// well under 10 KB).
 pub const MAX_LOCAL_BYTES: usize = 64 * 1024;
+/// Bytes of a `_local` document's id at most (PouchDB's are ~30).
+pub const MAX_LOCAL_ID_BYTES: usize = 256;
 /// `_local` documents per doctype at most.
 pub const MAX_LOCAL_DOCS: i64 = 10_000;
 /// `_local` documents a caller without write access may create, at most.
@@ -57,6 +59,11 @@ impl Db<'_> {
             return Ok("0-0".into());
         }
         crate::incoming::check_no_nul(id)?;
+        if id.len() > MAX_LOCAL_ID_BYTES {
+            return Err(DocError::IllegalDocId(format!(
+                "a _local document id is at most {MAX_LOCAL_ID_BYTES} bytes; use a shorter one"
+            )));
+        }
         let text = Value::Object(obj).to_string();
         if text.len() > MAX_LOCAL_BYTES {
             return Err(DocError::TooLarge {
@@ -66,27 +73,21 @@ impl Db<'_> {
                 hint: "keep replication state small and store data in regular documents",
             });
         }
-        if rev.is_none() {
-            let held = self
-                .docs
-                .store
-                .count_local_docs(self.inst, self.doctype)
-                .await?;
-            let cap = if self.sees_all(Verb::Put) && self.sees_all(Verb::Post) {
-                MAX_LOCAL_DOCS
-            } else {
-                MAX_LOCAL_DOCS_READER
-            };
-            if held >= cap {
-                return Err(DocError::Refused(format!(
-                    "this doctype already holds {held} _local documents, the most this credential may create ({cap}); delete old replication checkpoints first"
-                )));
-            }
-        }
+        let cap = if self.sees_all(Verb::Put) && self.sees_all(Verb::Post) {
+            MAX_LOCAL_DOCS
+        } else {
+            MAX_LOCAL_DOCS_READER
+        };
         self.docs
             .store
-            .put_local_doc(self.inst, self.doctype, id, rev.as_deref(), &text)
-            .await?
+            .put_local_doc(self.inst, self.doctype, id, rev.as_deref(), &text, cap)
+            .await
+            .map_err(|e| match e {
+                nuage_store::StoreError::LocalFull { held, cap } => DocError::Refused(format!(
+                    "this doctype already holds {held} _local documents, the most this credential may create ({cap}); delete old replication checkpoints first"
+                )),
+                other => other.into(),
+            })?
             .ok_or_else(DocError::conflict)
     }
 

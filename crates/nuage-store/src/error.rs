@@ -26,6 +26,8 @@ pub enum StoreError {
         "the database schema is at version {found}, newer than this nuage knows ({known}); run a newer nuage"
     )]
     SchemaTooNew { found: i64, known: i64 },
+    #[error("the doctype holds {held} _local documents, the most this writer may create ({cap})")]
+    LocalFull { held: i64, cap: i64 },
     #[error("the write needs {needed} more bytes than the instance's quota allows")]
     QuotaExceeded {
         needed: i64,

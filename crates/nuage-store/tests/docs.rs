@@ -219,7 +219,7 @@ async fn local_documents_need_their_current_revision(db: &TestDb) {
     let inst = instance(&store, "a.test").await;
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", None, "{}")
+            .put_local_doc(&inst, T, "cp", None, "{}", 100)
             .await
             .unwrap()
             .as_deref(),
@@ -227,14 +227,14 @@ async fn local_documents_need_their_current_revision(db: &TestDb) {
     );
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", None, "{}")
+            .put_local_doc(&inst, T, "cp", None, "{}", 100)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", Some("0-1"), r#"{"s":2}"#)
+            .put_local_doc(&inst, T, "cp", Some("0-1"), r#"{"s":2}"#, 100)
             .await
             .unwrap()
             .as_deref(),

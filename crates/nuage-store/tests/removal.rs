@@ -25,7 +25,7 @@ async fn populated(store: &Store, domain: &str, n: usize) -> InstanceId {
     store.write_docs(&inst, T, writes).await.unwrap();
     while store.build_step(&inst, T, 1000).await.unwrap() > 0 {}
     store
-        .put_local_doc(&inst, T, "checkpoint", None, "{}")
+        .put_local_doc(&inst, T, "checkpoint", None, "{}", 100)
         .await
         .unwrap();
     store

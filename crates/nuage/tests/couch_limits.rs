@@ -110,6 +110,38 @@ async fn local_documents_are_bounded_for_read_only_credentials(server: Server) {
         body["reason"].as_str().unwrap().contains("delete old"),
         "{body}"
     );
+    // Naming a revision does not make a new document an update: with the
+    // rev in the query string or in the body, it is still refused.
+    let by_query = reader
+        .put(
+            &format!("/data/{NOTES}/_local/sneaky?rev=0-1"),
+            &json!({"last_seq": 1}),
+        )
+        .await;
+    by_query.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    let by_body = reader
+        .put(
+            &format!("/data/{NOTES}/_local/sneaky"),
+            &json!({"_rev": "0-7", "last_seq": 1}),
+        )
+        .await;
+    by_body.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    // An update of one it holds still works.
+    let again = reader
+        .put(
+            &format!("/data/{NOTES}/_local/checkpoint"),
+            &json!({"last_seq": 9, "_rev": rev}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{again}");
+    // Ids are bounded too.
+    let long = reader
+        .put(
+            &format!("/data/{NOTES}/_local/{}", "i".repeat(10_000)),
+            &json!({}),
+        )
+        .await;
+    long.expect_error(StatusCode::BAD_REQUEST, "illegal_docid");
     // The owner is not held to the reader's allowance.
     let owner = server.couch(&format!("{NOTES}:ALL")).await;
     let ok = owner

@@ -1,7 +1,7 @@
 //! `_local/` documents: per-replica state such as replication checkpoints.
 //! Never replicated, no history; revisions are `0-N`, as CouchDB's.
 
-use crate::{InstanceId, Result, Store};
+use crate::{InstanceId, Result, Store, StoreError};
 use sqlx::Row;
 
 #[derive(Clone, Debug)]
@@ -44,7 +44,9 @@ impl Store {
 
     /// Writes a local document if `given_rev` is its current revision
     /// (`None` for a new one); returns the new revision, or `None` on
-    /// conflict.
+    /// conflict. A document that does not exist yet is created only while
+    /// the doctype holds fewer than `create_cap` (counted in the write's
+    /// transaction, whatever `given_rev` says).
     pub async fn put_local_doc(
         &self,
         inst: &InstanceId,
@@ -52,6 +54,7 @@ impl Store {
         id: &str,
         given_rev: Option<&str>,
         body: &str,
+        create_cap: i64,
     ) -> Result<Option<String>> {
         let _guard = self.write_guard().await;
         let mut tx = self.begin_write().await?;
@@ -67,6 +70,21 @@ impl Store {
         let current = old.as_ref().map(|(rev, _)| rev.as_str());
         if current.is_some() && current != given_rev {
             return Ok(None);
+        }
+        if current.is_none() {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM local_docs WHERE instance_id = $1 AND doctype = $2",
+            )
+            .bind(inst.as_str())
+            .bind(doctype)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held >= create_cap {
+                return Err(StoreError::LocalFull {
+                    held,
+                    cap: create_cap,
+                });
+            }
         }
         let old_size = old.as_ref().map_or(0, |(_, b)| b.len() as i64);
         let delta = body.len() as i64 - old_size;
@@ -128,19 +146,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(true)
-    }
-}
-
-impl Store {
-    /// How many `_local` documents the doctype holds.
-    pub async fn count_local_docs(&self, inst: &InstanceId, doctype: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM local_docs WHERE instance_id = $1 AND doctype = $2",
-        )
-        .bind(inst.as_str())
-        .bind(doctype)
-        .fetch_one(self.pool())
-        .await?)
     }
 }
 

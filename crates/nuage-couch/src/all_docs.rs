@@ -13,8 +13,9 @@
 
 use super::query::Params;
 use super::{DataBody, Scope, couch_error, couch_response, json_body};
+use crate::Recheck;
 use axum::body::{Body, Bytes};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 use nuage_core::{Access, InstanceId};
@@ -22,7 +23,9 @@ use nuage_docs::{
     AllDocsCursor, AllDocsHead, AllDocsQuery, AllDocsRequest, DocError, DocResult, Docs,
 };
 use serde_json::Value;
+use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Rows are sent in chunks of about this many bytes, not one by one.
 const CHUNK: usize = 16 * 1024;
@@ -32,13 +35,13 @@ const CHANNEL: usize = 8;
 
 type Chunk = Result<Bytes, std::io::Error>;
 
-pub async fn get(s: Scope) -> Response {
+pub async fn get(s: Scope, headers: HeaderMap) -> Response {
     let p = Params(s.query.0.clone());
-    all_docs(s, &p, None).await
+    all_docs(s, &headers, &p, None).await
 }
 
 /// POST: options may come in the body as well as the query string.
-pub async fn post(s: Scope, DataBody(bytes): DataBody) -> Response {
+pub async fn post(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Response {
     let mut q = s.query.0.clone();
     let body = match json_body(&bytes) {
         Ok(Value::Object(m)) => m,
@@ -55,7 +58,7 @@ pub async fn post(s: Scope, DataBody(bytes): DataBody) -> Response {
             q.insert(k, v.to_string());
         }
     }
-    all_docs(s, &Params(q), keys).await
+    all_docs(s, &headers, &Params(q), keys).await
 }
 
 fn parse(p: &Params, body_keys: Option<Value>) -> Result<AllDocsRequest, DocError> {
@@ -97,7 +100,7 @@ fn parse(p: &Params, body_keys: Option<Value>) -> Result<AllDocsRequest, DocErro
     })
 }
 
-async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
+async fn all_docs(s: Scope, headers: &HeaderMap, p: &Params, body_keys: Option<Value>) -> Response {
     let checked = async {
         let req = parse(p, body_keys)?;
         let head = s.db()?.all_docs_head(&req).await?;
@@ -116,6 +119,10 @@ async fn all_docs(s: Scope, p: &Params, body_keys: Option<Value>) -> Response {
         doctype: s.doctype.clone(),
         cursor: AllDocsCursor::new(&req),
         req,
+        // A long answer outlives the credential's check at its start: it
+        // is checked again on its own clock, page by page.
+        held: s.state().gate.hold(headers, &s.caller.instance),
+        checked: Instant::now(),
     };
     tokio::spawn(produce(head, pages, tx));
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
@@ -139,6 +146,8 @@ struct StorePages {
     doctype: String,
     req: AllDocsRequest,
     cursor: AllDocsCursor,
+    held: Option<Arc<dyn Recheck>>,
+    checked: Instant,
 }
 
 impl Pages for StorePages {
@@ -146,6 +155,16 @@ impl Pages for StorePages {
         Box::pin(async move {
             if self.cursor.finished() {
                 return Ok(None);
+            }
+            if let Some(held) = &self.held
+                && self.checked.elapsed() >= held.every()
+            {
+                if !held.still_valid().await {
+                    return Err(DocError::Refused(
+                        "the credential of this answer was revoked or expired while it was sent; it is cut short".into(),
+                    ));
+                }
+                self.checked = Instant::now();
             }
             let db = self.docs.db(&self.inst, &self.access, &self.doctype)?;
             db.all_docs_page(&self.req, &mut self.cursor)
@@ -178,7 +197,11 @@ async fn produce(head: AllDocsHead, mut pages: impl Pages, tx: mpsc::Sender<Chun
             }
             Ok(None) => break,
             Err(e) => {
-                tracing::error!(error = %e, rows_sent = envelope.rows, "_all_docs failed after its answer began; the body is cut short");
+                if matches!(e, DocError::Refused(_)) {
+                    tracing::debug!(error = %e, rows_sent = envelope.rows, "_all_docs cut short");
+                } else {
+                    tracing::error!(error = %e, rows_sent = envelope.rows, "_all_docs failed after its answer began; the body is cut short");
+                }
                 if tx.send(Ok(take(&mut buf))).await.is_ok() {
                     let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 }

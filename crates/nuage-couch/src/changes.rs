@@ -26,6 +26,9 @@ use tokio::time::Instant;
 const PAGE: usize = 500;
 /// CouchDB's default `timeout` for live feeds.
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
+/// The longest `timeout` honoured: a feed without heartbeats sends
+/// nothing until then, so a client that has gone is not noticed before.
+const MAX_TIMEOUT_MS: u64 = 300_000;
 const DEFAULT_HEARTBEAT_MS: u64 = 60_000;
 
 // Only live feeds outlive their request, so only they keep the credential
@@ -259,7 +262,7 @@ impl Producer {
         // next heartbeat fails to send).
         let timeout = match (self.q.heartbeat_ms, self.q.timeout_ms) {
             (Some(_), _) => Duration::from_secs(24 * 3600),
-            (None, t) => Duration::from_millis(t.unwrap_or(DEFAULT_TIMEOUT_MS)),
+            (None, t) => Duration::from_millis(t.unwrap_or(DEFAULT_TIMEOUT_MS).min(MAX_TIMEOUT_MS)),
         };
         let deadline = Instant::now() + timeout;
         let heartbeat = self.q.heartbeat_ms.map(Duration::from_millis);
@@ -340,7 +343,19 @@ impl Producer {
                 if now >= deadline {
                     break;
                 }
-                let wake = heartbeat.map_or(deadline, |h| (now + h).min(deadline));
+                let beat = heartbeat.map(|h| now + h);
+                // Wake for the heartbeat, the deadline, or the credential's
+                // next check, whichever comes first: a quiet feed is
+                // re-checked as often as a busy one.
+                // (At least 10 ms apart, whatever the gate asks.)
+                let recheck = self
+                    .held
+                    .as_ref()
+                    .map(|h| checked + h.every().max(Duration::from_millis(10)));
+                let wake = [beat, recheck]
+                    .into_iter()
+                    .flatten()
+                    .fold(deadline, Instant::min);
                 if *self.stopping.borrow() {
                     break;
                 }
@@ -358,7 +373,12 @@ impl Producer {
                     // Fell behind the event stream: read the feed again.
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => changed = true,
                     Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Ok(()),
-                    Err(_) if Instant::now() < deadline => self.send("\n".into()).await?,
+                    Err(_)
+                        if beat.is_some_and(|b| Instant::now() >= b)
+                            && Instant::now() < deadline =>
+                    {
+                        self.send("\n".into()).await?
+                    }
                     Err(_) => {}
                 }
             }

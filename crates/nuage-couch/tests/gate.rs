@@ -239,7 +239,85 @@ async fn a_live_feed_ends_once_its_held_credential_no_longer_checks(db: &TestDb)
     assert!(text.trim().is_empty(), "{text}");
 }
 
+async fn a_long_all_docs_answer_is_cut_short_once_its_credential_no_longer_checks(db: &TestDb) {
+    let w = world(db).await;
+    let access = owner();
+    let notes = w
+        .docs
+        .db(&w.instance, &access, "com.example.notes")
+        .unwrap();
+    const N: usize = 5_000;
+    for start in (0..N).step_by(1_000) {
+        let batch = (start..start + 1_000)
+            .map(|i| json!({"_id": format!("n{i:05}"), "text": "lorem ipsum dolor sit amet"}))
+            .collect();
+        notes.bulk_docs(batch, true).await.unwrap();
+    }
+    let req = Request::builder()
+        .uri("/data/com.example.notes/_all_docs?include_docs=true")
+        .header(header::AUTHORIZATION, "Bearer owner")
+        .body(Body::empty())
+        .unwrap();
+    let resp = w.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    w.revoked.store(true, Ordering::SeqCst);
+    // What was already on its way may still come; then the body fails
+    // (cut short, as any answer that cannot finish) without the rest.
+    let mut text = String::from_utf8_lossy(&first).into_owned();
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match body.frame().await {
+                Some(Ok(f)) => {
+                    if let Ok(d) = f.into_data() {
+                        text.push_str(&String::from_utf8_lossy(&d));
+                    }
+                }
+                Some(Err(_)) => return true,
+                None => return false,
+            }
+        }
+    })
+    .await
+    .expect("the answer ends");
+    assert!(ended, "the body ended as if complete");
+    let rows = text.matches("\"id\":").count();
+    assert!(rows < N, "all {N} rows were sent after the revocation");
+}
+
+async fn a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_checks(db: &TestDb) {
+    let w = world(db).await;
+    w.call(
+        "PUT",
+        "/data/com.example.notes/n1",
+        "owner",
+        Some(json!({})),
+    )
+    .await;
+    let req = Request::builder()
+        .uri("/data/com.example.notes/_changes?feed=continuous&timeout=600000")
+        .header(header::AUTHORIZATION, "Bearer owner")
+        .body(Body::empty())
+        .unwrap();
+    let resp = w.app.clone().oneshot(req).await.unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"n1\""));
+    // Nothing is written any more: the feed waits, and its credential is
+    // checked on its clock all the same, not only when a change comes.
+    w.revoked.store(true, Ordering::SeqCst);
+    let rest = tokio::time::timeout(Duration::from_secs(30), body.collect())
+        .await
+        .expect("a quiet revoked feed ends")
+        .unwrap()
+        .to_bytes();
+    assert!(String::from_utf8_lossy(&rest).trim().is_empty());
+}
+
 nuage_store::on_both_engines!(
+    a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_checks,
+    a_long_all_docs_answer_is_cut_short_once_its_credential_no_longer_checks,
     the_gate_refusal_is_couchdb_json_with_its_headers,
     the_face_writes_and_reads_through_the_document_service,
     a_live_feed_ends_once_its_held_credential_no_longer_checks,

@@ -35,6 +35,15 @@ use nuage_docs::DocError;
 use serde_json::Value;
 use wire::CouchError;
 
+/// Every path of this face begins so: refusals made before routing
+/// (unknown host, malformed `Host`) answer such paths in CouchDB's shape.
+pub const PATH_PREFIX: &str = "/data";
+
+/// Is `path` one of this face's?
+pub fn owns_path(path: &str) -> bool {
+    path == PATH_PREFIX || path.starts_with("/data/")
+}
+
 /// Largest request body on `/data` (documents with inline attachments,
 /// `_bulk_docs` batches). Each document is still limited to
 /// `max_doc_bytes`.
@@ -258,8 +267,10 @@ impl FromRequestParts<CouchState> for Scope {
 }
 
 /// A refusal of the server around (authentication, CSRF, unknown host)
-/// in CouchDB's shape, with the headers that go with it.
-fn refusal_response(r: &Refusal) -> Response {
+/// in CouchDB's shape, with the headers that go with it; also for refusals
+/// made before the request reaches this router (its path is under
+/// [`PATH_PREFIX`]).
+pub fn refusal_response(r: &Refusal) -> Response {
     let mut resp = wire_error(&CouchError::new(r.status.as_u16(), &r.error, &r.reason));
     for (k, v) in &r.headers {
         resp.headers_mut().append(k, v.clone());

@@ -69,6 +69,16 @@ impl Recheck for Held {
     }
 }
 
+/// A refusal made before routing (unknown host, malformed `Host`): in
+/// CouchDB's shape on `/data`, ours elsewhere.
+pub fn answer(path: &str, e: ApiError) -> Response {
+    if nuage_couch::owns_path(path) {
+        nuage_couch::refusal_response(&refusal(e))
+    } else {
+        axum::response::IntoResponse::into_response(e)
+    }
+}
+
 /// The web layer's refusal (authentication, CSRF, unknown host) in
 /// CouchDB's codes.
 fn refusal(e: ApiError) -> Refusal {

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::uri::Authority;
 use axum::http::{HeaderMap, Version, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 
 /// Why a request's `Host` is refused, in words for the sender.
 fn host_problem(version: Version, headers: &HeaderMap) -> Option<&'static str> {
@@ -48,7 +48,9 @@ fn host_problem(version: Version, headers: &HeaderMap) -> Option<&'static str> {
 /// malformed.
 pub async fn require_one_host(req: Request, next: Next) -> Response {
     match host_problem(req.version(), req.headers()) {
-        Some(problem) => ApiError::BadRequest(problem.into()).into_response(),
+        Some(problem) => {
+            crate::couch_gate::answer(req.uri().path(), ApiError::BadRequest(problem.into()))
+        }
         None => next.run(req).await,
     }
 }

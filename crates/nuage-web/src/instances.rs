@@ -128,11 +128,15 @@ impl AppState {
 
 /// Middleware: resolves the request's [`Origin`] or answers `404
 /// unknown_instance`.
-pub async fn resolve(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
+pub async fn resolve(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    match resolved(&state, req, next).await {
+        Ok(resp) => resp,
+        Err(e) => crate::couch_gate::answer(&path, e),
+    }
+}
+
+async fn resolved(state: &AppState, mut req: Request, next: Next) -> Result<Response, ApiError> {
     // RFC 9112 §3.2.2: a target in absolute form names the host; Host is
     // then ignored. (`host::require_one_host` has made Host unambiguous.)
     let host = req

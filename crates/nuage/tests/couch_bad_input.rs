@@ -582,6 +582,27 @@ async fn an_oversized_body_a_path_not_in_utf8_and_a_wrong_method_get_couchdb_jso
         "method_not_allowed",
         None,
     );
+
+    // Refused before any instance is chosen, still in CouchDB's shape on
+    // /data: a host no instance has, and two Host lines.
+    let port = server.addr.port();
+    let unknown = common::send_raw_http(
+        server.addr,
+        "/data/ on an unknown host",
+        &format!("GET /data/{NOTES}/groceries HTTP/1.1\r\nHost: unknown.localhost:{port}"),
+    )
+    .await;
+    found.refused(unknown, StatusCode::NOT_FOUND, "not_found", None);
+    let twice = common::send_raw_http(
+        server.addr,
+        "/data/ with two Host lines",
+        &format!(
+            "GET /data/{NOTES}/groceries HTTP/1.1\r\nHost: {0}\r\nHost: {0}",
+            server.domain
+        ),
+    )
+    .await;
+    found.refused(twice, StatusCode::BAD_REQUEST, "bad_request", None);
     found.assert_none();
     server.assert_healthy().await;
 }

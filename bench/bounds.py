@@ -696,6 +696,8 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
 
     ip, ig, _ = pooled(idle_w)
     hp, hg, _ = pooled(hostile_w)
+    idle_s = sum(b - a for a, b in idle_w)
+    hostile_s = sum(b - a for a, b in hostile_w)
     for op, idle, hostile in (("PUT", ip, hp), ("GET", ig, hg)):
         if not idle or not hostile:
             rows.append(Row(f"victim {op}", e, None, "", "", "ERROR", note="no victim samples in a phase"))
@@ -703,8 +705,9 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
         for label, pct in (("p50", 50), ("p99", 99)):
             a, b = percentile(idle, pct), percentile(hostile, pct)
             rows.append(judged(f"victim {op} {label}, hostile / idle", e, b / a, "×", TARGET_RATIO, digits=2,
-                               note=f"{a:.2f} ms idle ({len(idle):,} requests), {b:.2f} ms hostile "
-                                    f"({len(hostile):,}); {opts.rounds} rounds of {opts.phase_seconds:g} s each",
+                               note=f"{a:.2f} ms idle ({len(idle):,} requests, {len(idle) / idle_s:,.0f}/s), "
+                                    f"{b:.2f} ms hostile ({len(hostile):,}, {len(hostile) / hostile_s:,.0f}/s); "
+                                    f"{opts.rounds} rounds of {opts.phase_seconds:g} s each",
                                details={"rounds": rounds} if op == "PUT" and label == "p50" else {}))
     total_victim = len(victim.samples) + len(victim.errors)
     err_row = judged("victim errors", e, float(len(victim.errors)), "errors", TARGET_VICTIM_ERRORS,
@@ -750,6 +753,7 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
         kind = KIND_BY_NAME[name]
         idle = [victim.window(a, b) for a, b in pk["idle"]]
         hp, hg, he = victim.window(*pk["hostile"])
+        idle_s = sum(b - a for a, b in pk["idle"])
         ip = [x for p, _, _ in idle for x in p]
         ig = [x for _, g, _ in idle for x in g]
         if not (ip and ig and hp and hg):
@@ -767,7 +771,8 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
         peak = f"; server peak RSS {pk['peak_rss_mb']:.0f} MB" if pk["peak_rss_mb"] else ""
         row = judged(f"victim, worst ratio during: {kind.label}", e, ratios[worst], "×", TARGET_RATIO,
                            digits=2,
-                           note=f"worst {worst}; PUT p50 {percentile(ip, 50):.2f}→{percentile(hp, 50):.2f} ms, "
+                           note=f"worst {worst}; victim {(len(ip) + len(ig)) / idle_s:,.0f} req/s idle, "
+                                f"{(len(hp) + len(hg)) / secs:,.0f} req/s in this phase; PUT p50 {percentile(ip, 50):.2f}→{percentile(hp, 50):.2f} ms, "
                                 f"p99 {percentile(ip, 99):.2f}→{percentile(hp, 99):.2f}; GET p50 "
                                 f"{percentile(ig, 50):.2f}→{percentile(hg, 50):.2f}, p99 {percentile(ig, 99):.2f}→"
                                 f"{percentile(hg, 99):.2f}; {sent / secs:,.1f} hostile req/s"

@@ -566,14 +566,6 @@ def cpu_text(c: dict[str, float]) -> str:
     return ", ".join(f"{short.get(k, k)} {v:.2f}" for k, v in sorted(c.items(), key=lambda x: -x[1]))
 
 
-def reset_peak_rss(pid: int) -> None:
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
 def merge(into: dict, results: list[dict]) -> None:
     for res in results:
         for name, r in res.items():
@@ -608,6 +600,7 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
     e, srv = engine.name, st.srv
     script = Path(__file__).resolve()
     kinds = opts.kinds
+    rss: dict[str, float] = {"after set-up": srv.rss_mb()[0]}
     victim = Victim(srv.port, st.victim_token, st.victim_ids, opts.victim_rate)
     victim.thread.start()
     refusals: dict = {}
@@ -663,20 +656,16 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
                 f"GET idle {fmt(ig)} | hostile {fmt(hg)}; {sent} hostile requests in {hb - ha:.1f} s; "
                 f"CPU s/s idle [{cpu_text(cpu[(ia, ib)])}] hostile [{cpu_text(cpu[(ha, hb)])}]")
 
+        rss["after the rounds"] = srv.rss_mb()[0]
         per_kind: dict[str, dict] = {}
         if opts.kind_seconds > 0:
             log(f"{e}: each kind alone, {opts.kind_seconds:g} s between idle phases of {opts.kind_seconds:g} s")
             prev = idle_phase(opts.kind_seconds)
             for name in [*kinds, CONTROL.name]:
-                reset_peak_rss(srv.pid)
                 ha, hb, results = hostile_phase(opts.kind_seconds, [name])
-                try:
-                    _, peak = srv.rss_mb()
-                except (OSError, BenchError):
-                    peak = None
                 merge(refusals, results)
                 nxt = idle_phase(opts.kind_seconds)
-                per_kind[name] = {"idle": [prev, nxt], "hostile": (ha, hb), "results": results, "peak_rss_mb": peak,
+                per_kind[name] = {"idle": [prev, nxt], "hostile": (ha, hb), "results": results,
                                   "cpu": cpu[(ha, hb)], "idle_cpu": cpu[prev]}
                 log(f"{e}: {name}: CPU s/s [{cpu_text(cpu[(ha, hb)])}]")
                 prev = nxt
@@ -768,7 +757,6 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
         idle_cpu = sum(v for k, v in pk["idle_cpu"].items() if k != "hostile clients")
         # Server CPU the hostile requests cost, each (less what the victim costs: the idle phase's).
         cpu_each = (server_cpu - idle_cpu) * secs / sent * 1000 if sent else None
-        peak = f"; server peak RSS {pk['peak_rss_mb']:.0f} MB" if pk["peak_rss_mb"] else ""
         row = judged(f"victim, worst ratio during: {kind.label}", e, ratios[worst], "×", TARGET_RATIO,
                            digits=2,
                            note=f"worst {worst}; victim {(len(ip) + len(ig)) / idle_s:,.0f} req/s idle, "
@@ -777,17 +765,20 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
                                 f"{percentile(ig, 50):.2f}→{percentile(hg, 50):.2f}, p99 {percentile(ig, 99):.2f}→"
                                 f"{percentile(hg, 99):.2f}; {sent / secs:,.1f} hostile req/s"
                                 + (f", {cpu_each:.2f} ms of server CPU each" if cpu_each is not None else "")
-                                + f"{peak}; CPU s/s [{cpu_text(pk['cpu'])}]"
+                                + f"; CPU s/s [{cpu_text(pk['cpu'])}]"
                                 + (f"; {he} victim errors" if he else ""),
                            details={"ratios": ratios, "idle_put": lat_stats(ip), "hostile_put": lat_stats(hp),
                                     "idle_get": lat_stats(ig), "hostile_get": lat_stats(hg),
-                                    "hostile_requests": sent, "seconds": secs, "peak_rss_mb": pk["peak_rss_mb"],
+                                    "hostile_requests": sent, "seconds": secs,
                                     "server_cpu_ms_per_hostile_request": cpu_each,
                                     "cpu_per_s": pk["cpu"], "idle_cpu_per_s": pk["idle_cpu"]})
         if kind is CONTROL:
             row.status, row.target = "INFO", "(reference)"
         rows.append(row)
 
+    rss["at the end"], peak = srv.rss_mb()
+    rows.append(Row("server RSS, peak of the run", e, peak, "MB", "(info)", "INFO",
+                    note="; ".join(f"{k} {v:.0f} MB" for k, v in rss.items()), details=rss))
     warnings, first = srv.log_problems()
     if warnings:
         rows.append(Row("WARN/ERROR lines in the server log", e, float(warnings), "lines", "(info)", "INFO",

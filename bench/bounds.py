@@ -586,11 +586,15 @@ def bench_engine(engine: Engine, binary: Path, opts: argparse.Namespace) -> list
     e = engine.name
 
     def run() -> None:
+        load0 = os.getloadavg()[0]
         st = set_up(engine, binary, opts)
         try:
             measure(engine, st, opts, rows)
         finally:
             st.srv.stop()
+        # On 2 cores the other work of the machine shows in every ratio.
+        rows.append(Row("load average (1 min), start → end", e, os.getloadavg()[0], "", "(info)", "INFO",
+                        digits=2, note=f"{load0:.2f} at the start of this engine"))
 
     attempt(rows, e, "bounds", run)
     return rows

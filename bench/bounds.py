@@ -15,7 +15,8 @@ one keep-alive connection, all along. Idle and hostile phases alternate
 --hostile-clients processes send requests past the server's bounds to A and
 Q as fast as they are answered, every kind in turn. Then, unless
 --kind-seconds is 0, each kind alone for a shorter phase between idle ones,
-to tell which kind hurts the victim. Targets: victim p50 and p99 in hostile
+to tell which kind hurts the victim, and a control phase of cheap valid
+requests by the same clients (what any flood costs). Targets: victim p50 and p99 in hostile
 phases <= 2x the idle phases'; every hostile request refused with its
 CouchDB error (`{"error","reason"}`, a reason that says what to do) within
 1 s; 0 victim errors.

@@ -339,9 +339,38 @@ async fn attachments_of_a_document_outside_the_permission_read_as_missing(db: &T
     assert_eq!(n5["_rev"], w.n5.to_string());
 }
 
+async fn an_update_of_a_hidden_document_is_refused_as_one_of_a_missing_document(db: &TestDb) {
+    let w = world(db).await;
+    let a = access(ALICE_WRITES);
+    let d = w.docs.db(&w.inst, &a, NOTES).unwrap();
+    let bogus = Rev::parse("1-0123456789abcdef0123456789abcdef").unwrap();
+    for rev in [w.n3.clone(), bogus] {
+        let body = json!({"owner": "alice", "text": "taken"});
+        let never = seen(&d.put("never", body.clone(), Some(rev.clone()), true).await);
+        assert_eq!(never, seen::<()>(&Err(DocError::conflict())));
+        let got = seen(&d.put("n3", body.clone(), Some(rev.clone()), true).await);
+        assert_eq!(got, never, "PUT n3 at {rev}");
+        let mut batch = body.clone();
+        batch["_id"] = json!("n3");
+        batch["_rev"] = json!(rev.to_string());
+        let got = d.bulk_docs(vec![batch], true).await.unwrap();
+        assert!(
+            matches!(&got[..], [Err((_, DocError::Conflict))]),
+            "{got:?}"
+        );
+    }
+    // Bob's note is as it was.
+    let o = w.docs.db(&w.inst, &w.owner, NOTES).unwrap();
+    let GetAnswer::Doc(n3) = o.get("n3", &GetOptions::default()).await.unwrap() else {
+        panic!("one document")
+    };
+    assert_eq!(n3["owner"], "bob");
+}
+
 nuage_store::on_both_engines!(
     find_counts_only_documents_the_caller_may_read,
     limited_readers_see_index_definitions_without_their_partial_filters,
     a_document_outside_a_selector_reads_as_missing_in_every_form,
     attachments_of_a_document_outside_the_permission_read_as_missing,
+    an_update_of_a_hidden_document_is_refused_as_one_of_a_missing_document,
 );

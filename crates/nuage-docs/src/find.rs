@@ -175,11 +175,26 @@ impl Db<'_> {
         Ok(json!({"result": "created", "id": ddoc_id, "name": index.name}))
     }
 
+    /// An index as this caller may see it. A partial filter is a selector
+    /// someone wrote about the doctype's documents (`{"owner": "bob"}`),
+    /// kept in a design document, which only a caller reading the whole
+    /// doctype may read: a limited reader sees the index's name and fields,
+    /// enough to name it in `use_index`, and not its filter.
+    fn index_json(&self, index: &IndexDefinition) -> Value {
+        let mut json = index.to_json();
+        if !self.sees_all(Verb::Get)
+            && let Some(Value::Object(def)) = json.get_mut("def")
+        {
+            def.remove("partial_filter_selector");
+        }
+        json
+    }
+
     /// `GET /_index`.
     pub async fn list_indexes(&self) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
         let mut list = vec![all_docs_index_json()];
-        list.extend(self.indexes().await?.iter().map(IndexDefinition::to_json));
+        list.extend(self.indexes().await?.iter().map(|i| self.index_json(i)));
         Ok(json!({"total_rows": list.len(), "indexes": list}))
     }
 
@@ -262,11 +277,16 @@ impl Db<'_> {
             return Ok(found);
         }
         let mut page = (skip.saturating_add(limit).saturating_add(1)).clamp(FIRST_PAGE, MAX_PAGE);
-        // Keeps a row if it belongs to the page; true once the page is full.
+        // A row the caller may not read is passed over before anything
+        // counts it: the stats of a limited caller are those of a doctype
+        // holding only what it may read, or they would tell which values
+        // documents outside its permission hold.
+        let hidden = |id: &str, doc: &Value| -> bool {
+            limited && self.check_doc(Verb::Get, id, Some(doc)).is_err()
+        };
+        // Keeps a readable row if it belongs to the page; true once the
+        // page is full.
         let mut keep = |found: &mut Found, key: Vec<Value>, id: &str, doc: Value| -> bool {
-            if limited && self.check_doc(Verb::Get, id, Some(&doc)).is_err() {
-                return false;
-            }
             found.docs_examined += 1;
             if let Some(mark) = &request.bookmark {
                 let position = mark.compare_row(&key, id);
@@ -312,7 +332,11 @@ impl Db<'_> {
                         if start.as_deref() == Some(h.id.as_str()) || h.id.starts_with("_design/") {
                             continue;
                         }
-                        if keep(&mut found, Vec::new(), &h.id, find_doc(h)) {
+                        let doc = find_doc(h);
+                        if hidden(&h.id, &doc) {
+                            continue;
+                        }
+                        if keep(&mut found, Vec::new(), &h.id, doc) {
                             return Ok(found);
                         }
                     }
@@ -350,10 +374,13 @@ impl Db<'_> {
                             .store
                             .scan_index(self.inst, self.doctype, &scan)
                             .await?;
-                        found.keys_examined += rows.len();
                         let full = rows.len() == page;
                         for row in &rows {
                             let doc = find_doc(&row.head);
+                            if hidden(&row.head.id, &doc) {
+                                continue;
+                            }
+                            found.keys_examined += 1;
                             let Some(key) = index.key_of(&doc) else {
                                 continue;
                             };
@@ -461,8 +488,14 @@ impl Db<'_> {
         let indexes = self.indexes().await?;
         let plan = choose_index(&indexes, &request)?;
         let source = self.source(&plan, &request).await?;
+        // What the engine says of its plan (PostgreSQL's row estimates come
+        // from statistics over every document, MCV lists and histograms of
+        // the keys) and how far a build has gone (a share of the doctype's
+        // documents) are counts of documents: only a caller reading the
+        // whole doctype gets them.
+        let limited = !self.sees_all(Verb::Get);
         let index_json = match plan.index {
-            IndexChoice::Json(index) => index.to_json(),
+            IndexChoice::Json(index) => self.index_json(index),
             IndexChoice::AllDocs => all_docs_index_json(),
         };
         let sql = match &source {
@@ -488,18 +521,25 @@ impl Db<'_> {
                 let uses_index = engine_plan.iter().any(|l| {
                     l.contains("index_entries_pkey") || l.contains("sqlite_autoindex_index_entries")
                 });
-                json!({
+                let mut sql = json!({
                     "index": entries_id,
                     "state": "ready",
                     "ranges": ranges.len(),
                     "query": query,
-                    "plan": engine_plan,
                     "uses_index": uses_index || ranges.is_empty(),
-                })
+                });
+                if !limited {
+                    sql["plan"] = json!(engine_plan);
+                }
+                sql
             }
             Source::Building(index, percent) => json!({
                 "index": index.entries_id(),
-                "state": format!("building ({percent} %): the query reads every document until the index is built"),
+                "state": if limited {
+                    "building: the query reads every document until the index is built".to_owned()
+                } else {
+                    format!("building ({percent} %): the query reads every document until the index is built")
+                },
                 "uses_index": false,
             }),
             Source::AllDocs => {

@@ -34,13 +34,7 @@ impl Db<'_> {
         // A refusal must not tell whether the document exists: an id list
         // refuses before the lookup; a selector, which needs the body,
         // answers an unreadable document as missing.
-        if self.access.refused_by_id(self.doctype, Verb::Get, id) {
-            return Err(nuage_core::Denied {
-                doctype: self.doctype.to_owned(),
-                verb: Verb::Get.as_str(),
-            }
-            .into());
-        }
+        self.check_before_lookup(Verb::Get, id)?;
         if let Some(open) = &opts.open_revs {
             return self
                 .open_revs(id, open, opts)
@@ -54,12 +48,15 @@ impl Db<'_> {
                 .doc_head(self.inst, self.doctype, id)
                 .await?
                 .ok_or_else(DocError::missing)?;
+            let body = parse_body(&head.body);
+            // Outside the permission is missing, even when deleted: a
+            // tombstone outside it is a document outside it.
+            if self.hides(Verb::Get, id, &body) {
+                return Err(DocError::missing());
+            }
             if head.deleted {
                 return Err(DocError::deleted());
             }
-            let body = parse_body(&head.body);
-            self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
-                .map_err(|_| DocError::missing())?;
             let doc = render::document(
                 &self.docs.blobs,
                 self.inst,
@@ -73,7 +70,7 @@ impl Db<'_> {
             .await?;
             return Ok(GetAnswer::Doc(doc));
         }
-        let tree = store.rev_tree(self.inst, self.doctype, id).await?;
+        let tree = self.visible_tree(id).await?;
         let rev = match &opts.rev {
             Some(r) => r.clone(),
             None => {
@@ -89,6 +86,24 @@ impl Db<'_> {
             .await?
             .ok_or_else(DocError::missing)?;
         Ok(GetAnswer::Doc(doc))
+    }
+
+    /// The document's revision tree, or an empty one (a document never
+    /// written) if the caller may not read its winner: every answer drawn
+    /// from the tree (`open_revs=all`, `latest`, `revs_info`) is then the
+    /// one a missing document gets.
+    async fn visible_tree(&self, id: &str) -> DocResult<RevTree> {
+        let store = &self.docs.store;
+        if !self.sees_all(Verb::Get) {
+            let visible = store
+                .doc_head(self.inst, self.doctype, id)
+                .await?
+                .is_some_and(|h| !self.hides(Verb::Get, id, &parse_body(&h.body)));
+            if !visible {
+                return Ok(RevTree::default());
+            }
+        }
+        Ok(store.rev_tree(self.inst, self.doctype, id).await?)
     }
 
     /// One revision with its body, or `None` if unknown or pruned.
@@ -111,8 +126,10 @@ impl Db<'_> {
             return Ok(None);
         };
         let body = parse_body(&body);
-        self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))
-            .map_err(|_| DocError::missing())?;
+        // A revision the caller may not read is one it does not know.
+        if self.hides(Verb::Get, id, &body) {
+            return Ok(None);
+        }
         let doc = render::document(
             &self.docs.blobs,
             self.inst,
@@ -133,11 +150,7 @@ impl Db<'_> {
         open: &OpenRevs,
         opts: &GetOptions,
     ) -> DocResult<Vec<Value>> {
-        let tree = self
-            .docs
-            .store
-            .rev_tree(self.inst, self.doctype, id)
-            .await?;
+        let tree = self.visible_tree(id).await?;
         let wanted: Vec<Rev> = match open {
             OpenRevs::All => tree.leaves().iter().map(|n| n.rev.clone()).collect(),
             OpenRevs::List(list) => list.clone(),

@@ -131,6 +131,40 @@ impl Db<'_> {
             .check(self.doctype, verb, Target::Doc { id, body })?)
     }
 
+    /// Refuses `verb` on document `id` when the verbs or the id alone
+    /// already refuse it: before anything is read, so that the refusal
+    /// never depends on whether the document exists.
+    pub(crate) fn check_before_lookup(&self, verb: Verb, id: &str) -> DocResult<()> {
+        self.check_some(verb)?;
+        if self.access.refused_by_id(self.doctype, verb, id) {
+            return Err(nuage_core::Denied {
+                doctype: self.doctype.to_owned(),
+                verb: verb.as_str(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Is this document (judged by `body`, its winner's or one revision's)
+    /// outside what the caller may see? True when it may neither read it
+    /// nor do `verb` on it. Such a document answers exactly as one never
+    /// written would: a limited permission never learns whether a document
+    /// outside it exists.
+    pub(crate) fn hides(
+        &self,
+        verb: Verb,
+        id: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        if self.sees_all(Verb::Get) {
+            return false;
+        }
+        let body = serde_json::Value::Object(body.clone());
+        self.check_doc(Verb::Get, id, Some(&body)).is_err()
+            && (verb == Verb::Get || self.check_doc(verb, id, Some(&body)).is_err())
+    }
+
     /// May the caller read every document of the doctype (no filtering)?
     pub fn reads_everything(&self) -> bool {
         self.sees_all(Verb::Get)

@@ -19,21 +19,41 @@ pub struct AttachmentContent {
 }
 
 impl Db<'_> {
-    /// The document body at `rev` (or the winner), with its revision.
-    async fn body_at(&self, id: &str, rev: Option<&Rev>) -> DocResult<(Rev, Map<String, Value>)> {
+    /// The document body at `rev` (or the winner's), for a caller about to
+    /// do `verb` on it. A document outside what the caller may see (judged
+    /// by its winner, then by the revision asked for) is missing, whatever
+    /// the revision asked: every answer is then the one a document never
+    /// written gets, and only after that is the attachment looked at.
+    async fn body_at(
+        &self,
+        verb: Verb,
+        id: &str,
+        rev: Option<&Rev>,
+    ) -> DocResult<Map<String, Value>> {
         let store = &self.docs.store;
-        match rev {
-            None => {
+        let winner = match rev {
+            Some(_) if self.sees_all(Verb::Get) => None,
+            _ => {
                 let head = store
                     .doc_head(self.inst, self.doctype, id)
                     .await?
                     .ok_or_else(DocError::missing)?;
-                if head.deleted {
+                let body = parse_body(&head.body);
+                if self.hides(verb, id, &body) {
+                    return Err(DocError::missing());
+                }
+                Some((head.deleted, body))
+            }
+        };
+        match (rev, winner) {
+            (None, Some((deleted, body))) => {
+                if deleted {
                     return Err(DocError::deleted());
                 }
-                Ok((head.rev, parse_body(&head.body)))
+                Ok(body)
             }
-            Some(r) => {
+            (None, None) => Err(DocError::internal("the winner was not read")),
+            (Some(r), _) => {
                 let rows = store
                     .revs_with_bodies(self.inst, self.doctype, id, std::slice::from_ref(r))
                     .await?;
@@ -41,8 +61,12 @@ impl Db<'_> {
                     .into_iter()
                     .next()
                     .and_then(|r| r.body)
+                    .map(|b| parse_body(&b))
                     .ok_or_else(DocError::missing)?;
-                Ok((r.clone(), parse_body(&body)))
+                if self.hides(verb, id, &body) {
+                    return Err(DocError::missing());
+                }
+                Ok(body)
             }
         }
     }
@@ -53,9 +77,8 @@ impl Db<'_> {
         name: &str,
         rev: Option<&Rev>,
     ) -> DocResult<AttachmentContent> {
-        self.check_some(Verb::Get)?;
-        let (_, body) = self.body_at(id, rev).await?;
-        self.check_doc(Verb::Get, id, Some(&Value::Object(body.clone())))?;
+        self.check_before_lookup(Verb::Get, id)?;
+        let body = self.body_at(Verb::Get, id, rev).await?;
         let meta = body
             .get("_attachments")
             .and_then(|a| a.get(name))
@@ -107,11 +130,10 @@ impl Db<'_> {
                 "Attachment name can't start with '_'",
             ));
         }
+        // Adding an attachment updates the document: PUT.
+        self.check_before_lookup(Verb::Put, id)?;
         let (mut body, mut atts) = match &rev {
-            Some(r) => {
-                let (_, b) = self.body_at(id, Some(r)).await?;
-                Self::with_stubs(b)
-            }
+            Some(r) => Self::with_stubs(self.body_at(Verb::Put, id, Some(r)).await?),
             None => (Map::new(), Map::new()),
         };
         atts.insert(
@@ -128,9 +150,11 @@ impl Db<'_> {
         name: &str,
         rev: Option<Rev>,
     ) -> DocResult<(String, Rev)> {
+        // Removing an attachment updates the document (a new revision
+        // without it): PUT, as the write below checks.
+        self.check_before_lookup(Verb::Put, id)?;
         let rev = rev.ok_or_else(DocError::conflict)?;
-        let (_, b) = self.body_at(id, Some(&rev)).await?;
-        let (mut body, mut atts) = Self::with_stubs(b);
+        let (mut body, mut atts) = Self::with_stubs(self.body_at(Verb::Put, id, Some(&rev)).await?);
         if atts.remove(name).is_none() {
             return Err(DocError::not_found("Document is missing attachment"));
         }

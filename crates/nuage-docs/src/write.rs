@@ -278,8 +278,19 @@ impl Db<'_> {
             if let Some(h) = head {
                 // A limited permission must cover the document as it was
                 // too, or a write could move it out of someone else's reach.
-                self.check_doc(verb, &id, Some(&Value::Object(parse_body(&h.body))))
-                    .map_err(fail)?;
+                let old = parse_body(&h.body);
+                if let Err(e) = self.check_doc(verb, &id, Some(&Value::Object(old.clone()))) {
+                    // A document the caller may not even see is refused as
+                    // an edit of a missing document is, whatever the
+                    // revision given: a conflict (a write without a
+                    // revision can't hide that the id is taken; it gets
+                    // what any edit of an existing document without its
+                    // revision gets).
+                    if new_edits && self.hides(verb, &id, &old) {
+                        return Err(fail(DocError::conflict()));
+                    }
+                    return Err(fail(e));
+                }
             }
         }
 

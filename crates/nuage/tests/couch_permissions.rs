@@ -15,6 +15,7 @@ scenarios!(
     a_token_for_the_work_folder_stays_in_it,
     a_read_only_token_cannot_write,
     a_writer_cannot_delete_or_a_creator_update_through_another_route,
+    a_folder_token_cannot_tell_hidden_notes_from_missing_ones,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -197,15 +198,17 @@ async fn a_token_for_the_work_folder_stays_in_it(server: Server) {
         .await,
         &put_scope,
     );
+    // A note it cannot see is refused as an edit of a missing note is:
+    // a conflict, whether its revision is the right one or not.
     let h1_rev = alice.doc(NOTES, "h1").await["_rev"].clone();
-    forbidden(
+    for (id, rev) in [("h1", h1_rev.clone()), ("never-written", h1_rev)] {
         app.put(
-            &path("h1"),
-            &json!({"_rev": h1_rev, "folder": "work", "text": "taken"}),
+            &path(id),
+            &json!({"_rev": rev, "folder": "work", "text": "taken"}),
         )
-        .await,
-        &put_scope,
-    );
+        .await
+        .expect_error(StatusCode::CONFLICT, "conflict");
+    }
     forbidden(
         app.put(&path("h2"), &json!({"folder": "home"})).await,
         &put_scope,
@@ -374,4 +377,129 @@ async fn a_writer_cannot_delete_or_a_creator_update_through_another_route(server
         .put(&path("a"), &json!({"_rev": a["_rev"], "text": "edited"}))
         .await;
     assert_eq!(edited.status, StatusCode::CREATED, "{edited}");
+}
+
+/// What a hidden note and a note never written answer, side by side:
+/// status and body must be the same bytes.
+async fn same(app: &Couch, method: reqwest::Method, hidden: &str, missing: &str, body: &str) {
+    let a = app
+        .send_raw(method.clone(), &path(hidden), body.to_owned())
+        .await;
+    let b = app.send_raw(method, &path(missing), body.to_owned()).await;
+    assert_eq!(
+        (a.status, &a.body),
+        (b.status, &b.body),
+        "a hidden note answered unlike a missing one:\n{a}\n{b}"
+    );
+}
+
+/// A hostile app with a folder token probes Alice's home notes through
+/// attachments, revisions, deletions and `_find`'s statistics: every answer
+/// is the one a note never written gets.
+async fn a_folder_token_cannot_tell_hidden_notes_from_missing_ones(server: Server) {
+    use reqwest::Method;
+    let alice = alice_writes_her_notes(&server).await;
+    let h5 = alice
+        .save(
+            NOTES,
+            "h5",
+            &json!({"folder": "home", "email": "carol@example.org",
+                "_attachments": {"f.txt": {"content_type": "text/plain", "data": "aGVsbG8="}}}),
+        )
+        .await;
+    let h6 = alice.save(NOTES, "h6", &json!({"folder": "home"})).await;
+    alice.remove(NOTES, "h6", &h6).await;
+    alice
+        .post(
+            &path("_index"),
+            &json!({"index": {"fields": ["email"]}, "ddoc": "ix", "name": "email"}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    let bogus = "1-0123456789abcdef0123456789abcdef";
+    for scope in [
+        format!("{NOTES}:GET:work:folder"),
+        format!("{NOTES}:GET,PUT:work:folder"),
+        format!("{NOTES}:GET:w1,w2"),
+    ] {
+        let app = server.couch(&scope).await;
+        for rev in [h5.as_str(), bogus] {
+            let q = format!("?rev={rev}");
+            same(
+                &app,
+                Method::GET,
+                &format!("h5/f.txt{q}"),
+                &format!("nX/f.txt{q}"),
+                "",
+            )
+            .await;
+            same(
+                &app,
+                Method::GET,
+                &format!("h5/nope{q}"),
+                &format!("nX/f.txt{q}"),
+                "",
+            )
+            .await;
+            same(
+                &app,
+                Method::DELETE,
+                &format!("h5/nope{q}"),
+                &format!("nX/nope{q}"),
+                "",
+            )
+            .await;
+            same(
+                &app,
+                Method::DELETE,
+                &format!("h5/f.txt{q}"),
+                &format!("nX/f.txt{q}"),
+                "",
+            )
+            .await;
+            same(
+                &app,
+                Method::PUT,
+                &format!("h5/g.txt{q}"),
+                &format!("nX/g.txt{q}"),
+                "x",
+            )
+            .await;
+        }
+        same(&app, Method::GET, "h5/f.txt", "nX/f.txt", "").await;
+        for q in [
+            "",
+            "?open_revs=all",
+            "?revs_info=true",
+            &format!("?open_revs=[\"{h5}\"]&latest=true"),
+        ] {
+            same(&app, Method::GET, &format!("h5{q}"), &format!("nX{q}"), "").await;
+            same(&app, Method::GET, &format!("h6{q}"), &format!("nX{q}"), "").await;
+        }
+        // _find's statistics count only what the token reads.
+        let stats = |sel: serde_json::Value| {
+            let app = &app;
+            async move {
+                let mut r = app
+                    .post(
+                        &path("_find"),
+                        &json!({"selector": sel, "execution_stats": true}),
+                    )
+                    .await
+                    .json_ok(StatusCode::OK);
+                r["execution_stats"]
+                    .as_object_mut()
+                    .expect("stats")
+                    .remove("execution_time_ms");
+                r
+            }
+        };
+        assert_eq!(
+            stats(json!({"email": {"$gte": "c", "$lt": "d"}})).await,
+            stats(json!({"email": {"$gte": "x", "$lt": "y"}})).await,
+            "{scope}"
+        );
+    }
+    // The owner's note is untouched.
+    assert_eq!(alice.doc(NOTES, "h5").await["_rev"], h5);
 }

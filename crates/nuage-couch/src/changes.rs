@@ -185,6 +185,7 @@ async fn changes(s: Scope, headers: &HeaderMap, body: Option<Value>) -> Response
         tx,
         stopping: s.state().gate.stopping(),
         held: s.state().gate.hold(headers, &s.caller.instance),
+        pending_text: Default::default(),
     };
     tokio::spawn(async move {
         if let Err(e) = producer.run().await {
@@ -211,7 +212,14 @@ struct Producer {
     /// The credential, checked again on its own clock while the feed
     /// waits: a revoked or expired one ends the feed.
     held: Option<Arc<dyn Recheck>>,
+    /// Text not sent yet: rows go out in chunks of about [`CHUNK`] bytes,
+    /// not one write (and one chunk for the client to parse) per row; a
+    /// live feed sends what it holds before it waits.
+    pending_text: std::sync::Mutex<String>,
 }
+
+/// Bytes gathered before they are sent.
+const CHUNK: usize = 16 * 1024;
 
 /// Why production stopped early: the client left, or the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -223,8 +231,34 @@ enum Stop {
 }
 
 impl Producer {
+    /// Adds `s` to the answer; sends when a chunk is full.
     async fn send(&self, s: String) -> Result<(), Stop> {
-        self.tx.send(Bytes::from(s)).await.map_err(|_| Stop::Gone)
+        let full = {
+            let mut buf = self.pending_text.lock().unwrap_or_else(|p| p.into_inner());
+            buf.push_str(&s);
+            (buf.len() >= CHUNK).then(|| std::mem::take(&mut *buf))
+        };
+        match full {
+            Some(chunk) => self.write(chunk).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends what is gathered.
+    async fn flush(&self) -> Result<(), Stop> {
+        let chunk =
+            std::mem::take(&mut *self.pending_text.lock().unwrap_or_else(|p| p.into_inner()));
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.write(chunk).await
+    }
+
+    async fn write(&self, chunk: String) -> Result<(), Stop> {
+        self.tx
+            .send(Bytes::from(chunk))
+            .await
+            .map_err(|_| Stop::Gone)
     }
 
     fn row_text(&self, row: &Value) -> String {
@@ -332,7 +366,9 @@ impl Producer {
             if done {
                 break;
             }
-            // Wait for a change of this doctype, sending heartbeats.
+            // Wait for a change of this doctype, sending heartbeats; what
+            // was read so far goes out first.
+            self.flush().await?;
             let mut changed = false;
             while !changed {
                 if !self.still_valid(&mut checked).await {
@@ -377,7 +413,7 @@ impl Producer {
                         if beat.is_some_and(|b| Instant::now() >= b)
                             && Instant::now() < deadline =>
                     {
-                        self.send("\n".into()).await?
+                        self.write("\n".into()).await?
                     }
                     Err(_) => {}
                 }
@@ -401,10 +437,8 @@ impl Producer {
             Feed::EventSource => String::new(),
             _ => format!("\n],\n\"last_seq\":{since},\"pending\":{pending}}}\n"),
         };
-        if !tail.is_empty() {
-            self.send(tail).await?;
-        }
-        Ok(())
+        self.send(tail).await?;
+        self.flush().await
     }
 }
 

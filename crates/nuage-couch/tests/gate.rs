@@ -315,7 +315,39 @@ async fn a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_chec
     assert!(String::from_utf8_lossy(&rest).trim().is_empty());
 }
 
+async fn a_changes_answer_goes_out_in_chunks_not_a_write_per_row(db: &TestDb) {
+    let w = world(db).await;
+    let access = owner();
+    let notes = w
+        .docs
+        .db(&w.instance, &access, "com.example.notes")
+        .unwrap();
+    let batch = (0..2_000)
+        .map(|i| json!({"_id": format!("n{i:05}")}))
+        .collect();
+    notes.bulk_docs(batch, true).await.unwrap();
+    let req = Request::builder()
+        .uri("/data/com.example.notes/_changes?style=all_docs")
+        .header(header::AUTHORIZATION, "Bearer owner")
+        .body(Body::empty())
+        .unwrap();
+    let mut body = w.app.clone().oneshot(req).await.unwrap().into_body();
+    let (mut frames, mut text) = (0, Vec::new());
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            frames += 1;
+            text.extend_from_slice(&data);
+        }
+    }
+    let answer: Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(answer["results"].as_array().unwrap().len(), 2_000);
+    // About 150 KB: a handful of 16 KB chunks, where a write per row made
+    // 2,000 (each one more piece for the client to gather).
+    assert!(frames <= 20, "{frames} chunks for {} bytes", text.len());
+}
+
 nuage_store::on_both_engines!(
+    a_changes_answer_goes_out_in_chunks_not_a_write_per_row,
     a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_checks,
     a_long_all_docs_answer_is_cut_short_once_its_credential_no_longer_checks,
     the_gate_refusal_is_couchdb_json_with_its_headers,

@@ -107,63 +107,64 @@ fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::V
     Ok(v)
 }
 
-fn too_many(what: Batch, limit: usize, got: usize) -> DocError {
-    DocError::TooMany { what, limit, got }
-}
-
-/// `_bulk_docs`: the documents (at most `limit`) and `new_edits`.
-pub fn bulk_docs(bytes: &[u8], limit: usize) -> Result<(Vec<Value>, bool), DocError> {
+/// The `docs` of a batch body, at most `limit` of them, and `others`.
+fn docs_of(
+    bytes: &[u8],
+    limit: usize,
+    what: Batch,
+    others: &[&str],
+    missing: &str,
+) -> Result<(Vec<Value>, Map<String, Value>), DocError> {
     let read = parse(
         bytes,
         Body {
             list: "docs",
             keep: limit,
-            others: &["new_edits"],
+            others,
         },
     )
     .map_err(|e| match e {
         // A `docs` that is not an array reads as a missing one.
-        DocError::Invalid(r) if r.contains("expected an array") => missing_docs(),
+        DocError::Invalid(r) if r.contains("expected an array") => DocError::bad_request(missing),
         e => e,
     })?;
-    let Some(docs) = read.list else {
-        return Err(missing_docs());
-    };
+    let docs = read.list.ok_or_else(|| DocError::bad_request(missing))?;
     if docs.seen > limit {
-        return Err(too_many(Batch::BulkDocs, limit, docs.seen));
+        return Err(DocError::TooMany {
+            what,
+            limit,
+            got: docs.seen,
+        });
     }
-    let new_edits = read
-        .others
+    Ok((docs.values, read.others))
+}
+
+/// `_bulk_docs`: the documents (at most `limit`) and `new_edits`.
+pub fn bulk_docs(bytes: &[u8], limit: usize) -> Result<(Vec<Value>, bool), DocError> {
+    let (docs, others) = docs_of(
+        bytes,
+        limit,
+        Batch::BulkDocs,
+        &["new_edits"],
+        "POST body must include `docs` parameter.",
+    )?;
+    let new_edits = others
         .get("new_edits")
         .and_then(Value::as_bool)
         .unwrap_or(true);
-    Ok((docs.values, new_edits))
-}
-
-fn missing_docs() -> DocError {
-    DocError::bad_request("POST body must include `docs` parameter.")
+    Ok((docs, new_edits))
 }
 
 /// `_bulk_get`: the entries of `docs`, at most `limit`.
 pub fn bulk_get(bytes: &[u8], limit: usize) -> Result<Vec<Value>, DocError> {
-    let missing = || DocError::bad_request("Missing JSON list of 'docs'.");
-    let read = parse(
+    docs_of(
         bytes,
-        Body {
-            list: "docs",
-            keep: limit,
-            others: &[],
-        },
+        limit,
+        Batch::BulkGet,
+        &[],
+        "Missing JSON list of 'docs'.",
     )
-    .map_err(|e| match e {
-        DocError::Invalid(r) if r.contains("expected an array") => missing(),
-        e => e,
-    })?;
-    let docs = read.list.ok_or_else(missing)?;
-    if docs.seen > limit {
-        return Err(too_many(Batch::BulkGet, limit, docs.seen));
-    }
-    Ok(docs.values)
+    .map(|(docs, _)| docs)
 }
 
 /// `_revs_diff`: `{id: [rev, …]}` with at most `limit` revisions in all
@@ -171,7 +172,11 @@ pub fn bulk_get(bytes: &[u8], limit: usize) -> Result<Vec<Value>, DocError> {
 pub fn revs_diff(bytes: &[u8], limit: usize) -> Result<Map<String, Value>, DocError> {
     let (asked, seen) = parse(bytes, RevsDiff { limit })?;
     if seen > limit {
-        return Err(too_many(Batch::RevsDiff, limit, seen));
+        return Err(DocError::TooMany {
+            what: Batch::RevsDiff,
+            limit,
+            got: seen,
+        });
     }
     Ok(asked)
 }
@@ -289,7 +294,7 @@ mod tests {
 
     #[test]
     fn bulk_get_counts_its_entries() {
-        let body = format!("{{\"docs\":[{}]}}", vec![r#"{"id":"a"}"#; 11].join(","));
+        let body = format!("{{\"docs\":[{}]}}", [r#"{"id":"a"}"#; 11].join(","));
         assert!(matches!(
             bulk_get(body.as_bytes(), 10),
             Err(DocError::TooMany { got: 11, .. })

@@ -19,6 +19,13 @@ use std::fmt;
 /// The highest revision position accepted (2^53, as JavaScript counts).
 pub const MAX_POS: u64 = 1 << 53;
 
+/// The most revisions of one branch a doctype keeps (`_revs_limit` is at
+/// most this; CouchDB accepts any positive integer, default 1,000), and so
+/// the longest `_revisions` path taken from a client: older ids are
+/// dropped on parse, as stemming would drop them after the merge. Merging
+/// and stemming a path costs O(n log n), and every kept revision is a row.
+pub const MAX_REVS_LIMIT: usize = 10_000;
+
 /// A revision: `{pos}-{id}`, e.g. `3-917fa2381192822767f010b95b45325b`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 pub struct Rev {
@@ -74,6 +81,15 @@ pub struct RevNode {
 pub enum EditError {
     #[error("Document update conflict.")]
     Conflict,
+}
+
+/// What stemming did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stemmed {
+    /// Revisions forgotten.
+    pub gone: Vec<Rev>,
+    /// Revisions kept whose parent was forgotten: they are roots now.
+    pub rerooted: Vec<Rev>,
 }
 
 /// The tree of one document.
@@ -245,14 +261,18 @@ impl RevTree {
         Merged { added }
     }
 
-    /// Keeps only the `limit` most recent revisions of each branch; returns
-    /// the revisions forgotten. Leaves are never forgotten.
-    pub fn stem(&mut self, limit: usize) -> Vec<Rev> {
+    /// Keeps only the `limit` most recent revisions of each branch. Leaves
+    /// are never forgotten. Costs O(leaves · limit + nodes · log nodes):
+    /// a long replicated path is stemmed in one pass, not one node at a time.
+    pub fn stem(&mut self, limit: usize) -> Stemmed {
         let limit = limit.max(1);
         let mut keep = BTreeSet::new();
         for leaf in self.leaves() {
-            for rev in self.path(&leaf.rev).into_iter().take(limit) {
-                keep.insert(rev);
+            let mut cur = Some(leaf);
+            for _ in 0..limit {
+                let Some(n) = cur else { break };
+                keep.insert(n.rev.clone());
+                cur = n.parent.as_ref().and_then(|p| self.nodes.get(p));
             }
         }
         let gone: Vec<Rev> = self
@@ -264,12 +284,14 @@ impl RevTree {
         for r in &gone {
             self.nodes.remove(r);
         }
+        let mut rerooted = Vec::new();
         for n in self.nodes.values_mut() {
             if n.parent.as_ref().is_some_and(|p| !keep.contains(p)) {
                 n.parent = None;
+                rerooted.push(n.rev.clone());
             }
         }
-        gone
+        Stemmed { gone, rerooted }
     }
 
     /// For `_revs_diff`: leaves older than `rev` that could be its ancestors.
@@ -418,7 +440,13 @@ mod tests {
         t.merge(&[r("4-d"), r("3-c"), r("2-b"), r("1-a")], false);
         t.merge(&[r("2-x"), r("1-a")], false);
         // 1-a stays: it is within two of the leaf 2-x.
-        assert_eq!(t.stem(2), vec![r("2-b")]);
+        assert_eq!(
+            t.stem(2),
+            Stemmed {
+                gone: vec![r("2-b")],
+                rerooted: vec![r("3-c")]
+            }
+        );
         assert_eq!(t.path(&r("4-d")), vec![r("4-d"), r("3-c")]);
         assert_eq!(
             t.get(&r("3-c")).unwrap().parent,
@@ -426,7 +454,7 @@ mod tests {
             "its parent was stemmed"
         );
         assert_eq!(t.path(&r("2-x")), vec![r("2-x"), r("1-a")]);
-        assert_eq!(t.stem(1), vec![r("1-a"), r("3-c")]);
+        assert_eq!(t.stem(1).gone, vec![r("1-a"), r("3-c")]);
         assert_eq!(t.winner().unwrap().rev, r("4-d"));
     }
 

@@ -1,6 +1,6 @@
 //! `_bulk_docs`, `_bulk_get`, `_revs_diff`, `_ensure_full_commit`.
 
-use super::{DataBody, Scope, couch_result, json_body};
+use super::{DataBody, Scope, batch, couch_result};
 use axum::http::StatusCode;
 use axum::response::Response;
 use nuage_core::revs::Rev;
@@ -12,16 +12,7 @@ pub async fn bulk_docs(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         db.ensure_may_write()?;
-        let body = json_body(&bytes)?;
-        let Some(Value::Array(docs)) = body.get("docs").cloned() else {
-            return Err(DocError::bad_request(
-                "POST body must include `docs` parameter.",
-            ));
-        };
-        let new_edits = body
-            .get("new_edits")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        let (docs, new_edits) = batch::bulk_docs(&bytes, nuage_docs::MAX_BULK_DOCS)?;
         // With `new_edits: false` CouchDB lists only failures.
         let rows = db.bulk_docs(docs, new_edits).await?;
         Ok(Value::Array(
@@ -39,10 +30,7 @@ pub async fn bulk_get(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
         let p = &s.query;
-        let body = json_body(&bytes)?;
-        let Some(Value::Array(docs)) = body.get("docs") else {
-            return Err(DocError::bad_request("Missing JSON list of 'docs'."));
-        };
+        let docs = batch::bulk_get(&bytes, nuage_docs::MAX_BULK_GET)?;
         let items = docs
             .iter()
             .map(|d| {
@@ -82,12 +70,8 @@ pub async fn bulk_get(s: Scope, DataBody(bytes): DataBody) -> Response {
 pub async fn revs_diff(s: Scope, DataBody(bytes): DataBody) -> Response {
     let r = async {
         let db = s.db()?;
-        match json_body(&bytes)? {
-            Value::Object(m) => db.revs_diff(m).await,
-            _ => Err(DocError::bad_request(
-                "the body must be an object of document ids to revision lists",
-            )),
-        }
+        db.revs_diff(batch::revs_diff(&bytes, nuage_docs::MAX_REVS_DIFF)?)
+            .await
     }
     .await;
     couch_result(StatusCode::OK, r)

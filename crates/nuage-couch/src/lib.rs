@@ -12,6 +12,7 @@
 
 mod all_docs;
 mod attachment;
+mod batch;
 mod bulk;
 mod changes;
 mod db;

@@ -52,6 +52,7 @@ impl From<DocError> for CouchError {
                     Batch::BulkDocs => "max_bulk_docs_count_exceeded",
                     Batch::BulkGet => "max_bulk_get_count_exceeded",
                     Batch::AllDocsKeys => "max_keys_count_exceeded",
+                    Batch::RevsDiff => "max_revs_diff_count_exceeded",
                 },
                 reason,
             ),

@@ -20,10 +20,26 @@ pub struct BulkGetItem {
 /// `max_bulk_get_count`).
 pub const MAX_BULK_GET: usize = 10_000;
 
+/// Revisions one `_revs_diff` asks about at most, over all its ids (an id
+/// with an empty list counts as one). CouchDB bounds none; replicators
+/// send batches of 100 to 1,000 documents.
+pub const MAX_REVS_DIFF: usize = 10_000;
+
 impl Db<'_> {
     /// `POST /_revs_diff`: which of these revisions are we missing?
     pub async fn revs_diff(&self, asked: Map<String, Value>) -> DocResult<Value> {
         self.check_some(Verb::Get)?;
+        let got: usize = asked
+            .values()
+            .map(|v| v.as_array().map_or(1, |a| a.len().max(1)))
+            .sum();
+        if got > MAX_REVS_DIFF {
+            return Err(DocError::TooMany {
+                what: Batch::RevsDiff,
+                limit: MAX_REVS_DIFF,
+                got,
+            });
+        }
         let ids: Vec<String> = asked.keys().cloned().collect();
         let mut trees = self
             .docs

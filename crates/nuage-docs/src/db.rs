@@ -84,8 +84,13 @@ impl Db<'_> {
     /// `PUT /_revs_limit`: needs the right to change the whole doctype.
     pub async fn set_revs_limit(&self, limit: i64) -> DocResult<()> {
         self.check_all(Verb::Put)?;
-        if !(1..=1_000_000).contains(&limit) {
-            return Err(DocError::bad_request("Limit must be a positive integer."));
+        // CouchDB takes any positive integer; a bound keeps every stored
+        // branch, and every path taken from a client, bounded too.
+        if !(1..=nuage_core::revs::MAX_REVS_LIMIT as i64).contains(&limit) {
+            return Err(DocError::bad_request(format!(
+                "Limit must be a positive integer of at most {}.",
+                nuage_core::revs::MAX_REVS_LIMIT
+            )));
         }
         self.docs
             .store

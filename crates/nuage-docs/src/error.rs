@@ -85,6 +85,8 @@ pub enum Batch {
     BulkGet,
     /// The `keys` of one `_all_docs` request.
     AllDocsKeys,
+    /// The revisions of one `_revs_diff` request, over all its ids.
+    RevsDiff,
 }
 
 impl std::fmt::Display for Batch {
@@ -93,6 +95,7 @@ impl std::fmt::Display for Batch {
             Batch::BulkDocs => "a _bulk_docs batch",
             Batch::BulkGet => "a _bulk_get request",
             Batch::AllDocsKeys => "the keys of an _all_docs request",
+            Batch::RevsDiff => "the revisions of a _revs_diff request",
         })
     }
 }

@@ -28,6 +28,10 @@ use std::time::Instant;
 /// Rows read per page of a scan, at first and at most.
 const FIRST_PAGE: usize = 25;
 const MAX_PAGE: usize = 1000;
+/// Rows (documents or index entries) one `_find` reads at most: a query
+/// its index does not answer is refused past this, not left to scan a
+/// whole doctype with a selector of a thousand nodes.
+pub const MAX_FIND_EXAMINED: usize = 10_000;
 /// Documents a POST `_index` indexes before answering; a bigger doctype's
 /// index is built in the background.
 const INLINE_BUILD_DOCS: i64 = 5000;
@@ -50,6 +54,18 @@ struct Found {
     last: Option<(Vec<Value>, String)>,
     keys_examined: usize,
     docs_examined: usize,
+    /// Rows read, readable or not, against [`MAX_FIND_EXAMINED`].
+    read: usize,
+}
+
+impl Found {
+    fn read_one(&mut self) -> DocResult<()> {
+        self.read += 1;
+        if self.read > MAX_FIND_EXAMINED {
+            return Err(nuage_mango::MangoError::TooManyExamined(MAX_FIND_EXAMINED).into());
+        }
+        Ok(())
+    }
 }
 
 /// A stored document as `_find` shows it (blob keys are ours, not the
@@ -332,6 +348,7 @@ impl Db<'_> {
                         if start.as_deref() == Some(h.id.as_str()) || h.id.starts_with("_design/") {
                             continue;
                         }
+                        found.read_one()?;
                         let doc = find_doc(h);
                         if hidden(&h.id, &doc) {
                             continue;
@@ -376,6 +393,7 @@ impl Db<'_> {
                             .await?;
                         let full = rows.len() == page;
                         for row in &rows {
+                            found.read_one()?;
                             let doc = find_doc(&row.head);
                             if hidden(&row.head.id, &doc) {
                                 continue;
@@ -417,6 +435,7 @@ impl Db<'_> {
                 let limited = !self.sees_all(Verb::Get);
                 let mut docs: Vec<Value> = Vec::new();
                 let mut readable = 0;
+                let mut read = Found::default();
                 let mut after: Option<String> = None;
                 loop {
                     let q = AllDocsQuery {
@@ -430,6 +449,7 @@ impl Db<'_> {
                         .all_docs(self.inst, self.doctype, &q)
                         .await?;
                     for h in &page {
+                        read.read_one()?;
                         let d = find_doc(h);
                         if limited && self.check_doc(Verb::Get, &h.id, Some(&d)).is_err() {
                             continue;

@@ -2,7 +2,7 @@
 //! from its body, with CouchDB's validation rules.
 
 use crate::error::{DocError, DocResult};
-use nuage_core::revs::{Rev, path_from_revisions};
+use nuage_core::revs::{MAX_REVS_LIMIT, Rev, path_from_revisions};
 use serde_json::{Map, Value};
 
 /// A parsed incoming document.
@@ -116,11 +116,16 @@ fn parse_revisions(v: &Value) -> DocResult<Vec<Rev>> {
         )
     };
     let start = v.get("start").and_then(Value::as_u64).ok_or_else(bad)?;
-    let ids: Vec<String> = v
-        .get("ids")
-        .and_then(Value::as_array)
-        .ok_or_else(bad)?
+    let all = v.get("ids").and_then(Value::as_array).ok_or_else(bad)?;
+    if (start as usize) < all.len() {
+        return Err(bad());
+    }
+    // Stemmed on parse: no doctype keeps more than MAX_REVS_LIMIT
+    // revisions of a branch, so older ids would be forgotten right after
+    // the merge, and a path of 100,000 ids would cost that many rows.
+    let ids: Vec<String> = all
         .iter()
+        .take(MAX_REVS_LIMIT)
         .map(|i| i.as_str().map(str::to_owned).ok_or_else(bad))
         .collect::<DocResult<_>>()?;
     path_from_revisions(start, &ids).ok_or_else(bad)
@@ -146,6 +151,21 @@ mod tests {
             vec![Rev::new(2, "x"), Rev::new(1, "w")]
         );
         assert_eq!(inc.body, json!({"name": "n"}).as_object().unwrap().clone());
+    }
+
+    #[test]
+    fn a_long_revisions_path_is_stemmed_on_parse() {
+        let n = 100_000;
+        let ids: Vec<String> = (0..n).map(|i| format!("{i:032x}")).collect();
+        let inc = parse(json!({"_revisions": {"start": n, "ids": ids}})).unwrap();
+        let path = inc.revisions.unwrap();
+        assert_eq!(path.len(), MAX_REVS_LIMIT);
+        assert_eq!(path[0], Rev::new(n as u64, format!("{:032x}", 0)));
+        assert_eq!(
+            path.last().unwrap().pos,
+            (n - MAX_REVS_LIMIT + 1) as u64,
+            "the newest ids are kept"
+        );
     }
 
     #[test]

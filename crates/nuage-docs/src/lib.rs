@@ -24,7 +24,7 @@ mod standalone;
 mod write;
 
 pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MAX_ALL_DOCS_KEYS};
-pub use bulk::BulkGetItem;
+pub use bulk::{BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};
 pub use get::{GetAnswer, GetOptions, OpenRevs};
@@ -32,7 +32,7 @@ pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
 pub use render::Meta;
 pub use standalone::AttachmentContent;
-pub use write::WriteResult;
+pub use write::{MAX_BULK_DOCS, WriteResult};
 
 use nuage_blob::Blobs;
 use nuage_core::scope::valid_doctype;

@@ -75,6 +75,23 @@ pub enum MangoError {
         "{0} indexes need a full-text search service, which this server does not run; create a \"json\" index instead"
     )]
     IndexServiceUnavailable(String),
+    /// A selector beyond the bounds of `selector::bounds`: the reason says
+    /// which bound and what to do instead.
+    #[error("Selector too large: {0}")]
+    SelectorTooLarge(String),
+    #[error(
+        "Regular expression too large once compiled: {0:?}; use smaller repetition counts, or (?-u) for ASCII-only classes such as \\w"
+    )]
+    RegexTooLarge(String),
+    /// A `_find` read more rows than one request may without filling its
+    /// page (nuage's bound; CouchDB has none).
+    #[error(
+        "This query examined more than {0} documents without filling its page; create an index on the selector's fields (POST _index) or narrow the selector. A partial answer is not given, since clients take a short page for the end of the results."
+    )]
+    TooManyExamined(usize),
+    /// An index definition beyond the bounds of `index.rs`.
+    #[error("Index too large: {0}")]
+    IndexTooLarge(String),
 }
 
 impl MangoError {
@@ -82,7 +99,9 @@ impl MangoError {
     pub fn error(&self) -> &'static str {
         use MangoError::*;
         match self {
-            BodyNotObject => "bad_request",
+            BodyNotObject | SelectorTooLarge(_) | RegexTooLarge(_) | TooManyExamined(_) => {
+                "bad_request"
+            }
             MissingRequiredKey(_) => "missing_required_key",
             InvalidKey(_) => "invalid_key",
             SelectorNotObject(_) => "invalid_selector_json",
@@ -103,7 +122,9 @@ impl MangoError {
             FieldsNotArray(_) => "invalid_fields",
             InvalidField(_) => "invalid_field",
             NoIndexForSort | NoUsableIndex(_) => "no_usable_index",
-            IndexNotObject(_) | EmptyIndexFields | InvalidIndexType(_) => "invalid_index",
+            IndexNotObject(_) | EmptyIndexFields | InvalidIndexType(_) | IndexTooLarge(_) => {
+                "invalid_index"
+            }
             // CouchDB's token really has spaces in it.
             IndexServiceUnavailable(_) => "required index service unavailable",
         }

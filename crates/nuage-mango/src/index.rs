@@ -136,10 +136,23 @@ pub fn all_docs_index_json() -> Value {
     })
 }
 
+/// The most fields of one index: every write of the doctype computes a
+/// key of this many values per document, and every query compares them.
+pub const MAX_INDEX_FIELDS: usize = 64;
+/// The most segments of one indexed field path (`a.b.c` has three).
+pub const MAX_FIELD_SEGMENTS: usize = 32;
+/// The longest index or design document name, in bytes.
+pub const MAX_INDEX_NAME_BYTES: usize = 256;
+
 fn index_name(v: &Value) -> Result<String, MangoError> {
     let name = string(v)?;
     if name.is_empty() || name == "_design/" {
         return Err(MangoError::InvalidIndexName(to_json(v)));
+    }
+    if name.len() > MAX_INDEX_NAME_BYTES {
+        return Err(MangoError::IndexTooLarge(format!(
+            "index and design document names have at most {MAX_INDEX_NAME_BYTES} bytes"
+        )));
     }
     Ok(name)
 }
@@ -154,9 +167,26 @@ fn parse_def(def: &Value) -> Result<(Vec<SortField>, Option<Value>), MangoError>
     let Some(fields) = rest.remove("fields") else {
         return Err(MangoError::MissingRequiredKey("fields".into()));
     };
+    // Counted before each field is parsed into a path.
+    if fields
+        .as_array()
+        .is_some_and(|f| f.len() > MAX_INDEX_FIELDS)
+    {
+        return Err(MangoError::IndexTooLarge(format!(
+            "an index has at most {MAX_INDEX_FIELDS} fields"
+        )));
+    }
     let fields = parse_sort(&fields)?;
     if fields.is_empty() {
         return Err(MangoError::EmptyIndexFields);
+    }
+    if fields
+        .iter()
+        .any(|f| f.path.segments().len() > MAX_FIELD_SEGMENTS)
+    {
+        return Err(MangoError::IndexTooLarge(format!(
+            "an indexed field path has at most {MAX_FIELD_SEGMENTS} segments"
+        )));
     }
     let partial = rest
         .remove("partial_filter_selector")
@@ -173,6 +203,30 @@ mod tests {
 
     fn parse(v: Value) -> Result<IndexDefinition, MangoError> {
         IndexDefinition::parse(&v)
+    }
+
+    #[test]
+    fn indexes_are_bounded_in_fields_depth_and_name() {
+        let fields: Vec<String> = (0..=MAX_INDEX_FIELDS).map(|i| format!("f{i}")).collect();
+        let err = parse(json!({"index": {"fields": fields}})).unwrap_err();
+        assert!(err.reason().contains("at most 64 fields"), "{err}");
+        assert_eq!((err.error(), err.status()), ("invalid_index", 400));
+        let fields: Vec<String> = (0..MAX_INDEX_FIELDS).map(|i| format!("f{i}")).collect();
+        assert!(parse(json!({"index": {"fields": fields}})).is_ok());
+
+        let deep = vec!["a"; MAX_FIELD_SEGMENTS + 1].join(".");
+        let err = parse(json!({"index": {"fields": [deep]}})).unwrap_err();
+        assert!(err.reason().contains("32 segments"), "{err}");
+        assert!(parse(json!({"index": {"fields": [vec!["a"; 32].join(".")]}})).is_ok());
+
+        let long = "n".repeat(MAX_INDEX_NAME_BYTES + 1);
+        for body in [
+            json!({"index": {"fields": ["a"]}, "name": long}),
+            json!({"index": {"fields": ["a"]}, "ddoc": long}),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert!(err.reason().contains("256 bytes"), "{err}");
+        }
     }
 
     #[test]

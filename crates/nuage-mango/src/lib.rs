@@ -35,12 +35,18 @@ pub use collate::{collate, collate_raw, collate_strings};
 pub use ddoc::query_indexes;
 pub use error::MangoError;
 pub use fields::{parse_fields, project};
-pub use index::{IndexDefinition, all_docs_index_json};
+pub use index::{
+    IndexDefinition, MAX_FIELD_SEGMENTS, MAX_INDEX_FIELDS, MAX_INDEX_NAME_BYTES,
+    all_docs_index_json,
+};
 pub use keys::{encode_key, encode_value};
 pub use memory::{FindResult, find_in_memory};
 pub use path::{FieldPath, Lookup};
 pub use plan::{IndexChoice, NO_INDEX_WARNING, QueryPlan, choose_index};
 pub use ranges::{KeyRange, index_ranges};
 pub use request::{DEFAULT_LIMIT, FindRequest, UseIndex};
-pub use selector::{Condition, Pattern, Selector, json_type, parse_selector};
+pub use selector::{
+    Condition, MAX_REGEX_BYTES, MAX_REGEX_CACHE_BYTES, MAX_SELECTOR_NODES, MAX_SELECTOR_REGEXES,
+    Pattern, Selector, json_type, parse_selector,
+};
 pub use sort::{Direction, SortField, direction, parse_sort, sort_docs, sort_to_json};

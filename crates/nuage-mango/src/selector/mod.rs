@@ -18,10 +18,14 @@
 //! - Field paths are never empty at the top level; inside the three operators
 //!   above, the empty path means the element (or key) itself.
 
+mod bounds;
 mod matches;
 mod parse;
 mod requires;
 
+pub use bounds::{
+    MAX_REGEX_BYTES, MAX_REGEX_CACHE_BYTES, MAX_SELECTOR_NODES, MAX_SELECTOR_REGEXES,
+};
 pub use parse::parse_selector;
 
 use serde_json::Value;
@@ -97,15 +101,24 @@ pub struct Pattern {
 }
 
 impl Pattern {
-    pub(crate) fn new(source: &str) -> Option<Pattern> {
-        let regex = regex::RegexBuilder::new(source)
-            .size_limit(1 << 20)
+    /// Compiles `source` within [`MAX_REGEX_BYTES`] (and a lazy DFA cache of
+    /// [`MAX_REGEX_CACHE_BYTES`]): `None` if it is not a regular
+    /// expression, `Err` if it is too big.
+    pub(crate) fn new(source: &str) -> Result<Option<Pattern>, crate::MangoError> {
+        match regex::RegexBuilder::new(source)
+            .size_limit(MAX_REGEX_BYTES)
+            .dfa_size_limit(MAX_REGEX_CACHE_BYTES)
             .build()
-            .ok()?;
-        Some(Pattern {
-            source: source.to_owned(),
-            regex,
-        })
+        {
+            Ok(regex) => Ok(Some(Pattern {
+                source: source.to_owned(),
+                regex,
+            })),
+            Err(regex::Error::CompiledTooBig(_)) => {
+                Err(crate::MangoError::RegexTooLarge(source.to_owned()))
+            }
+            Err(_) => Ok(None),
+        }
     }
 
     pub fn source(&self) -> &str {

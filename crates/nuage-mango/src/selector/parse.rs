@@ -30,6 +30,7 @@ pub fn parse_selector(value: &Value) -> Result<Selector, MangoError> {
     if members.is_empty() {
         return Ok(Selector::match_all());
     }
+    super::bounds::check(value)?;
     let top = Parser { literal: false }.object(members, &FieldPath::root(), false)?;
     // CouchDB checks the top-level node only: `{"$and": [{"$gt": 1}]}` is
     // accepted (and compares the whole document with 1).
@@ -128,7 +129,7 @@ impl Parser {
                 None => return Err(bad_arg(key, value, "expected a non-negative integer")),
             },
             "$mod" => modulo(value)?,
-            "$regex" => match value.as_str().and_then(Pattern::new) {
+            "$regex" => match value.as_str().map(Pattern::new).transpose()?.flatten() {
                 Some(pattern) => Condition::Regex(pattern),
                 None => {
                     return Err(bad_arg(

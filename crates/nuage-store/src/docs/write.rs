@@ -193,6 +193,10 @@ impl Store {
         let mut inserted: HashMap<(String, Rev), usize> = HashMap::new();
         let mut prune: Vec<(String, Rev)> = Vec::new();
         let mut stemmed: Vec<(String, Rev)> = Vec::new();
+        // Stored revisions whose parent was stemmed.
+        let mut rerooted: Vec<(String, Rev)> = Vec::new();
+        // Positions in `inserts` of revisions stemmed in this batch.
+        let mut dropped: Vec<usize> = Vec::new();
         let mut winners: HashMap<String, Winner> = HashMap::new();
         // Documents that had a winner before the batch: their old entries go.
         let mut existed: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -253,8 +257,21 @@ impl Store {
                 });
             }
             if tree.path(&leaf).len() > revs_limit {
-                for rev in tree.stem(revs_limit) {
-                    stemmed.push((id.clone(), rev));
+                // Revisions this batch added and stemmed at once are never
+                // written: a long replicated path costs `revs_limit` rows,
+                // not one insert and two statements per revision.
+                let st = tree.stem(revs_limit);
+                for rev in st.gone {
+                    match inserted.remove(&(id.clone(), rev.clone())) {
+                        Some(i) => dropped.push(i),
+                        None => stemmed.push((id.clone(), rev)),
+                    }
+                }
+                for rev in st.rerooted {
+                    match inserted.get(&(id.clone(), rev.clone())) {
+                        Some(&i) => inserts[i].node.parent = None,
+                        None => rerooted.push((id.clone(), rev)),
+                    }
                 }
             }
             let winner = tree
@@ -295,6 +312,16 @@ impl Store {
             outcomes.push(WriteOutcome::Written(leaf));
         }
 
+        if !dropped.is_empty() {
+            let dropped: std::collections::HashSet<usize> = dropped.into_iter().collect();
+            inserts = inserts
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !dropped.contains(i))
+                .map(|(_, r)| r)
+                .collect();
+        }
+
         // 2. Write it: a few multi-row statements.
         let mut index_pending = false;
         if !events.is_empty() {
@@ -306,7 +333,7 @@ impl Store {
             let freed = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
             usage::check_quota(&mut *tx, inst, locked.quota, added - freed).await?;
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
-            delete_stemmed(&mut *tx, inst, doctype, &stemmed).await?;
+            delete_stemmed(&mut *tx, inst, doctype, &stemmed, &rerooted).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
                 w.body = sqlx::query_scalar::<_, Option<String>>(
                     "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
@@ -468,31 +495,32 @@ async fn prune_bodies(
     Ok(freed)
 }
 
-/// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`).
+/// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`)
+/// and makes the kept revisions whose parent went roots, a few multi-row
+/// statements whatever their number.
 async fn delete_stemmed(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
-    revs: &[(String, Rev)],
+    gone: &[(String, Rev)],
+    rerooted: &[(String, Rev)],
 ) -> Result<()> {
-    for (id, rev) in revs {
-        let r = rev.to_string();
-        sqlx::query(
-            "DELETE FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
-        )
-        .bind(inst.as_str())
-        .bind(doctype)
-        .bind(id)
-        .bind(&r)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("UPDATE revs SET parent = NULL WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND parent = $4")
+    for (sql, revs) in [
+        ("DELETE FROM revs", gone),
+        ("UPDATE revs SET parent = NULL", rerooted),
+    ] {
+        for chunk in revs.chunks(ROWS_PER_STATEMENT) {
+            let (cond, binds) = super::pairs_condition(3, chunk);
+            let mut q = sqlx::query(sql!(
+                "{sql} WHERE instance_id = $1 AND doctype = $2 AND {cond}"
+            ))
             .bind(inst.as_str())
-            .bind(doctype)
-            .bind(id)
-            .bind(&r)
-            .execute(&mut *tx)
-            .await?;
+            .bind(doctype);
+            for b in &binds {
+                q = q.bind(b.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,325 @@
+//! Batch bodies read with their bound applied while they are parsed:
+//! `_bulk_docs`, `_bulk_get` and `_revs_diff` keep at most their limit of
+//! entries as JSON values and only count the rest, so a body of millions
+//! of `{}` costs one pass over its bytes, not millions of allocated
+//! values before a 413. Pure: bytes in, values or a `DocError` out.
+
+use std::fmt;
+
+use nuage_docs::{Batch, DocError};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+/// An array of which the first `keep` elements are kept; `seen` counts all.
+struct Bounded {
+    keep: usize,
+}
+
+struct Kept {
+    values: Vec<Value>,
+    seen: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Bounded {
+    type Value = Kept;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Kept, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bounded {
+    type Value = Kept;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kept, A::Error> {
+        let mut values = Vec::new();
+        let mut seen = 0;
+        loop {
+            if seen < self.keep {
+                match seq.next_element::<Value>()? {
+                    Some(v) => values.push(v),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                break;
+            }
+            seen += 1;
+        }
+        Ok(Kept { values, seen })
+    }
+}
+
+/// The members of a batch body: `list` read through [`Bounded`], the
+/// other named members as values, the rest skipped.
+struct Body<'a> {
+    list: &'a str,
+    keep: usize,
+    others: &'a [&'a str],
+}
+
+struct Read {
+    list: Option<Kept>,
+    others: Map<String, Value>,
+}
+
+impl<'de> DeserializeSeed<'de> for Body<'_> {
+    type Value = Read;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Read, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = Read;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Read, A::Error> {
+        let mut read = Read {
+            list: None,
+            others: Map::new(),
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.list {
+                read.list = Some(map.next_value_seed(Bounded { keep: self.keep })?);
+            } else if self.others.contains(&key.as_str()) {
+                read.others.insert(key, map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(read)
+    }
+}
+
+fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::Value, DocError> {
+    if bytes.is_empty() {
+        return Err(DocError::bad_request(
+            "the request body is empty; send a JSON object",
+        ));
+    }
+    let mut d = serde_json::Deserializer::from_slice(bytes);
+    let v = seed
+        .deserialize(&mut d)
+        .and_then(|v| d.end().map(|()| v))
+        .map_err(|e| DocError::bad_request(format!("invalid UTF-8 JSON: {e}")))?;
+    Ok(v)
+}
+
+/// The `docs` of a batch body, at most `limit` of them, and `others`.
+fn docs_of(
+    bytes: &[u8],
+    limit: usize,
+    what: Batch,
+    others: &[&str],
+    missing: &str,
+) -> Result<(Vec<Value>, Map<String, Value>), DocError> {
+    let read = parse(
+        bytes,
+        Body {
+            list: "docs",
+            keep: limit,
+            others,
+        },
+    )
+    .map_err(|e| match e {
+        // A `docs` that is not an array reads as a missing one.
+        DocError::Invalid(r) if r.contains("expected an array") => DocError::bad_request(missing),
+        e => e,
+    })?;
+    let docs = read.list.ok_or_else(|| DocError::bad_request(missing))?;
+    if docs.seen > limit {
+        return Err(DocError::TooMany {
+            what,
+            limit,
+            got: docs.seen,
+        });
+    }
+    Ok((docs.values, read.others))
+}
+
+/// `_bulk_docs`: the documents (at most `limit`) and `new_edits`.
+pub fn bulk_docs(bytes: &[u8], limit: usize) -> Result<(Vec<Value>, bool), DocError> {
+    let (docs, others) = docs_of(
+        bytes,
+        limit,
+        Batch::BulkDocs,
+        &["new_edits"],
+        "POST body must include `docs` parameter.",
+    )?;
+    let new_edits = others
+        .get("new_edits")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    Ok((docs, new_edits))
+}
+
+/// `_bulk_get`: the entries of `docs`, at most `limit`.
+pub fn bulk_get(bytes: &[u8], limit: usize) -> Result<Vec<Value>, DocError> {
+    docs_of(
+        bytes,
+        limit,
+        Batch::BulkGet,
+        &[],
+        "Missing JSON list of 'docs'.",
+    )
+    .map(|(docs, _)| docs)
+}
+
+/// `_revs_diff`: `{id: [rev, …]}` with at most `limit` revisions in all
+/// (an id with an empty list counts as one).
+pub fn revs_diff(bytes: &[u8], limit: usize) -> Result<Map<String, Value>, DocError> {
+    let (asked, seen) = parse(bytes, RevsDiff { limit })?;
+    if seen > limit {
+        return Err(DocError::TooMany {
+            what: Batch::RevsDiff,
+            limit,
+            got: seen,
+        });
+    }
+    Ok(asked)
+}
+
+struct RevsDiff {
+    limit: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RevsDiff {
+    type Value = (Map<String, Value>, usize);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RevsDiff {
+    type Value = (Map<String, Value>, usize);
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object of document ids to revision lists")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut asked = Map::new();
+        let mut seen = 0usize;
+        while let Some(id) = map.next_key::<String>()? {
+            let keep = self.limit.saturating_sub(seen);
+            let revs = map.next_value_seed(Bounded { keep }).map_err(|_| {
+                serde::de::Error::custom(format!("revisions of {id} must be an array"))
+            })?;
+            seen += revs.seen.max(1);
+            if seen > self.limit {
+                // Only count from here on.
+                while let Some((_, n)) = map.next_entry::<IgnoredAny, Counted>()? {
+                    seen += n.0.max(1);
+                }
+                break;
+            }
+            asked.insert(id, Value::Array(revs.values));
+        }
+        Ok((asked, seen))
+    }
+}
+
+/// The length of an array, read without keeping it (1 for anything else).
+struct Counted(usize);
+
+impl<'de> serde::Deserialize<'de> for Counted {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Counted, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Counted;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Counted, A::Error> {
+                let mut n = 0;
+                while seq.next_element::<IgnoredAny>()?.is_some() {
+                    n += 1;
+                }
+                Ok(Counted(n))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counted, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Counted(1))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+            fn visit_unit<E>(self) -> Result<Counted, E> {
+                Ok(Counted(1))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_bulk_docs_is_counted_not_kept() {
+        let body = format!(
+            "{{\"new_edits\":false,\"docs\":[{}]}}",
+            vec!["{}"; 20_001].join(",")
+        );
+        match bulk_docs(body.as_bytes(), 10_000).unwrap_err() {
+            DocError::TooMany { what, limit, got } => {
+                assert_eq!((what, limit, got), (Batch::BulkDocs, 10_000, 20_001));
+            }
+            e => panic!("{e:?}"),
+        }
+        let (docs, new_edits) =
+            bulk_docs(br#"{"docs":[{"a":1}],"new_edits":false,"x":[1]}"#, 2).unwrap();
+        assert_eq!((docs.len(), new_edits), (1, false));
+        assert!(
+            matches!(bulk_docs(br#"{"docs":{}}"#, 2), Err(DocError::Invalid(r)) if r.contains("`docs`"))
+        );
+        assert!(
+            matches!(bulk_docs(br#"{"docs":[1]"#, 2), Err(DocError::Invalid(r)) if r.contains("JSON"))
+        );
+        assert!(matches!(bulk_docs(b"[]", 2), Err(DocError::Invalid(_))));
+    }
+
+    #[test]
+    fn bulk_get_counts_its_entries() {
+        let body = format!("{{\"docs\":[{}]}}", [r#"{"id":"a"}"#; 11].join(","));
+        assert!(matches!(
+            bulk_get(body.as_bytes(), 10),
+            Err(DocError::TooMany { got: 11, .. })
+        ));
+        assert_eq!(bulk_get(body.as_bytes(), 11).unwrap().len(), 11);
+    }
+
+    #[test]
+    fn revs_diff_counts_revisions_of_every_id() {
+        let small = br#"{"a":["1-x","2-y"],"b":[]}"#;
+        assert_eq!(revs_diff(small, 3).unwrap().len(), 2);
+        match revs_diff(small, 2).unwrap_err() {
+            DocError::TooMany { what, got, .. } => assert_eq!((what, got), (Batch::RevsDiff, 3)),
+            e => panic!("{e:?}"),
+        }
+        let many = format!(
+            "{{{}}}",
+            (0..100)
+                .map(|i| format!("\"{i}\":[\"1-a\",\"2-b\"]"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(matches!(
+            revs_diff(many.as_bytes(), 10),
+            Err(DocError::TooMany { got: 200, .. })
+        ));
+    }
+}

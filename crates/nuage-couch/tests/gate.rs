@@ -126,6 +126,16 @@ async fn world(db: &TestDb) -> World {
 }
 
 impl World {
+    /// A GET as the owner, its answer not yet read (for streamed bodies).
+    async fn open(&self, uri: &str) -> axum::response::Response {
+        let req = Request::builder()
+            .uri(uri)
+            .header(header::AUTHORIZATION, "Bearer owner")
+            .body(Body::empty())
+            .unwrap();
+        self.app.clone().oneshot(req).await.unwrap()
+    }
+
     async fn call(
         &self,
         method: &str,
@@ -208,12 +218,9 @@ async fn a_live_feed_ends_once_its_held_credential_no_longer_checks(db: &TestDb)
         Some(json!({})),
     )
     .await;
-    let req = Request::builder()
-        .uri("/data/com.example.notes/_changes?feed=continuous&heartbeat=50")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .body(Body::empty())
-        .unwrap();
-    let resp = w.app.clone().oneshot(req).await.unwrap();
+    let resp = w
+        .open("/data/com.example.notes/_changes?feed=continuous&heartbeat=50")
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body();
     // The first row comes; then the credential is revoked, a document is
@@ -253,12 +260,9 @@ async fn a_long_all_docs_answer_is_cut_short_once_its_credential_no_longer_check
             .collect();
         notes.bulk_docs(batch, true).await.unwrap();
     }
-    let req = Request::builder()
-        .uri("/data/com.example.notes/_all_docs?include_docs=true")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .body(Body::empty())
-        .unwrap();
-    let resp = w.app.clone().oneshot(req).await.unwrap();
+    let resp = w
+        .open("/data/com.example.notes/_all_docs?include_docs=true")
+        .await;
     assert_eq!(resp.status(), StatusCode::OK);
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
@@ -295,12 +299,9 @@ async fn a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_chec
         Some(json!({})),
     )
     .await;
-    let req = Request::builder()
-        .uri("/data/com.example.notes/_changes?feed=continuous&timeout=600000")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .body(Body::empty())
-        .unwrap();
-    let resp = w.app.clone().oneshot(req).await.unwrap();
+    let resp = w
+        .open("/data/com.example.notes/_changes?feed=continuous&timeout=600000")
+        .await;
     let mut body = resp.into_body();
     let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("\"n1\""));
@@ -326,12 +327,10 @@ async fn a_changes_answer_goes_out_in_chunks_not_a_write_per_row(db: &TestDb) {
         .map(|i| json!({"_id": format!("n{i:05}")}))
         .collect();
     notes.bulk_docs(batch, true).await.unwrap();
-    let req = Request::builder()
-        .uri("/data/com.example.notes/_changes?style=all_docs")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .body(Body::empty())
-        .unwrap();
-    let mut body = w.app.clone().oneshot(req).await.unwrap().into_body();
+    let mut body = w
+        .open("/data/com.example.notes/_changes?style=all_docs")
+        .await
+        .into_body();
     let (mut frames, mut text) = (0, Vec::new());
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame.unwrap().into_data() {

@@ -8,8 +8,8 @@ use nuage_docs::{
     ALL_DOCS_PAGE, AllDocsCursor, AllDocsQuery, AllDocsRequest, Batch, DocError, Docs,
     MAX_ALL_DOCS_KEYS, Meta,
 };
+use nuage_store::Store;
 use nuage_store::testing::TestDb;
-use nuage_store::{NewInstance, Store};
 use serde_json::{Value, json};
 
 const NOTES: &str = "com.example.notes";
@@ -24,14 +24,7 @@ struct World {
 impl World {
     async fn new(db: &TestDb) -> World {
         let store: Store = db.open().await;
-        let inst = store
-            .create_instance(NewInstance {
-                domain: "a.test".into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .id;
+        let inst = store.test_instance("a.test").await;
         let dir = tempfile::tempdir().unwrap();
         World {
             docs: Docs::new(store, Blobs::new(dir.path())),

@@ -5,22 +5,15 @@
 use nuage_blob::Blobs;
 use nuage_core::{Access, Permissions, Subject};
 use nuage_docs::Docs;
+use nuage_store::Store;
 use nuage_store::testing::TestDb;
-use nuage_store::{NewInstance, Store};
 use serde_json::{Value, json};
 
 const FILMS: &str = "com.example.films";
 
 async fn a_query_during_a_build_gets_the_indexed_answer(db: &TestDb) {
     let store: Store = db.open().await;
-    let inst = store
-        .create_instance(NewInstance {
-            domain: "a.test".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id;
+    let inst = store.test_instance("a.test").await;
     let dir = tempfile::tempdir().unwrap();
     let docs = Docs::new(store.clone(), Blobs::new(dir.path()));
     let owner = Access {

@@ -8,8 +8,8 @@ use nuage_core::revs::Rev;
 use nuage_core::scope::parse_scope;
 use nuage_core::{Access, InstanceId, Permissions, Subject};
 use nuage_docs::{DocError, DocResult, Docs, GetAnswer, GetOptions, Meta, OpenRevs};
+use nuage_store::Store;
 use nuage_store::testing::TestDb;
-use nuage_store::{NewInstance, Store};
 use serde_json::{Value, json};
 
 const NOTES: &str = "io.example.notes";
@@ -43,14 +43,7 @@ fn access(scope: &str) -> Access {
 /// on email limited to bob's notes and one on owner.
 async fn world(db: &TestDb) -> World {
     let store: Store = db.open().await;
-    let inst = store
-        .create_instance(NewInstance {
-            domain: "a.test".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id;
+    let inst = store.test_instance("a.test").await;
     let dir = tempfile::tempdir().unwrap();
     let owner = Access {
         subject: Subject::CliToken,

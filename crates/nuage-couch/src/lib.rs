@@ -18,6 +18,7 @@ mod changes;
 mod db;
 mod doc;
 mod gate;
+mod large;
 mod mango;
 mod query;
 pub mod wire;
@@ -126,6 +127,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: CouchState) -> Router<S> 
         )
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(DATA_BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            large::layer,
+        ))
         .with_state(state)
 }
 
@@ -157,17 +162,8 @@ impl<S: Send + Sync> FromRequest<S> for DataBody {
 
 fn body_refused(e: &BytesRejection) -> CouchError {
     match e {
-        // CouchDB answers a request over `max_http_request_size` with 413
-        // `too_large` (chttpd:error_info/1).
         BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
-            CouchError::new(
-                413,
-                "too_large",
-                format!(
-                    "the request body is larger than the {} MiB limit of /data; send documents in smaller _bulk_docs batches, and keep each attachment under the limit",
-                    DATA_BODY_LIMIT / (1024 * 1024)
-                ),
-            )
+            too_large_error()
         }
         other => CouchError::new(
             other.status().as_u16(),
@@ -177,6 +173,19 @@ fn body_refused(e: &BytesRejection) -> CouchError {
     }
 }
 
+/// CouchDB answers a request over `max_http_request_size` with 413
+/// `too_large` (chttpd:error_info/1).
+fn too_large_error() -> CouchError {
+    CouchError::new(
+        413,
+        "too_large",
+        format!(
+            "the request body is larger than the {} MiB limit of /data; send documents in smaller _bulk_docs batches, and keep each attachment under the limit",
+            DATA_BODY_LIMIT / (1024 * 1024)
+        ),
+    )
+}
+
 /// The caller of a `/data` route: authenticated, or refused in CouchDB's
 /// shape.
 pub struct Authenticated(pub Caller);
@@ -184,6 +193,9 @@ pub struct Authenticated(pub Caller);
 impl FromRequestParts<CouchState> for Authenticated {
     type Rejection = Response;
     async fn from_request_parts(parts: &mut Parts, state: &CouchState) -> Result<Self, Response> {
+        if let Some(caller) = large::resolved(parts) {
+            return Ok(Authenticated(caller));
+        }
         state
             .gate
             .caller(parts)

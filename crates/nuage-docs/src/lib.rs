@@ -20,6 +20,7 @@ mod local;
 mod removal;
 pub mod render;
 pub mod revid;
+pub mod share;
 mod standalone;
 mod write;
 
@@ -31,6 +32,7 @@ pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
 pub use render::Meta;
+pub use share::{Share, SharePanicked, SharePermit};
 pub use standalone::AttachmentContent;
 pub use write::{MAX_BULK_DOCS, WriteResult};
 
@@ -47,6 +49,7 @@ pub struct Docs {
     pub(crate) store: Store,
     pub(crate) blobs: Blobs,
     pub max_doc_bytes: usize,
+    share: Share,
 }
 
 impl Docs {
@@ -55,7 +58,14 @@ impl Docs {
             store,
             blobs,
             max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
+            share: Share::default(),
         }
+    }
+
+    /// Each instance's fair share of the CPU for large requests: every
+    /// face runs a request with a large body through it.
+    pub fn share(&self) -> &Share {
+        &self.share
     }
 
     pub fn store(&self) -> &Store {

@@ -1,0 +1,157 @@
+//! Requests with large bodies take their instance's turn
+//! ([`nuage_docs::Share`]) before their body is read, and are handled on
+//! the share's low-priority threads, so that one instance's big batches,
+//! or bodies sent only to be refused, never hold the runtime's workers
+//! that every other instance's requests need.
+//!
+//! - A body announced (`Content-Length`) at most [`SMALL_BODY_BYTES`] goes
+//!   on inline.
+//! - Any other body (larger, or chunked with no length) is for an
+//!   authenticated caller only: the caller is resolved first (an
+//!   unauthenticated request is refused before its body is read), then the
+//!   request waits for its instance's turn.
+//! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
+//!   is read, is refused at once with CouchDB's 413; what the client still
+//!   sends is dropped unread, within bounds, and the connection closed.
+//! - Otherwise the body is read on the runtime (reading is waiting on the
+//!   client, not work), and the rest — parsing, the document service, the
+//!   answer — runs on a share thread.
+//!
+//! Must stay true: every handler that reads a body sits behind this layer.
+
+use crate::gate::{Caller, CouchState};
+use crate::wire::CouchError;
+use crate::{DATA_BODY_LIMIT, refusal_response, too_large_error, wire_error};
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use http_body_util::BodyExt;
+use nuage_docs::SharePermit;
+use nuage_docs::share::SMALL_BODY_BYTES;
+use std::time::Duration;
+
+pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: Next) -> Response {
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    // RFC 9110 §10.1.1: a client that asked `100-continue` sends no body
+    // until told to; a refusal then needs nothing dropped.
+    let waits_for_continue = req
+        .headers()
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    match announced {
+        Some(n) if n <= SMALL_BODY_BYTES && !chunked => return next.run(req).await,
+        None if !chunked => return next.run(req).await,
+        _ => {}
+    }
+    let (mut parts, body) = req.into_parts();
+    let caller = match state.gate.caller(&parts).await {
+        Ok(c) => c,
+        Err(r) => return closing(refusal_response(&r)),
+    };
+    let share = state.docs.share().clone();
+    let permit = share.permit(&caller.instance).await;
+    if announced.is_some_and(|n| n > DATA_BODY_LIMIT as u64) {
+        if waits_for_continue {
+            return closing(wire_error(&too_large_error()));
+        }
+        return too_large(body, permit);
+    }
+    let bytes = match read_bounded(body).await {
+        Read::Whole(b) => b,
+        Read::Over(rest) => return too_large(rest, permit),
+        Read::Failed(e) => return closing(unreadable(&e)),
+    };
+    parts.extensions.insert(caller);
+    let req = Request::from_parts(parts, Body::from(bytes));
+    match share.run(permit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => wire_error(&CouchError::new(
+            500,
+            "internal_server_error",
+            e.to_string(),
+        )),
+    }
+}
+
+enum Read {
+    Whole(Bytes),
+    /// Over [`DATA_BODY_LIMIT`]; what the client has not sent yet.
+    Over(Body),
+    Failed(axum::Error),
+}
+
+/// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
+/// hands back the rest unread.
+async fn read_bounded(mut body: Body) -> Read {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    if buf.len() + data.len() > DATA_BODY_LIMIT {
+                        return Read::Over(body);
+                    }
+                    buf.extend_from_slice(data);
+                }
+            }
+            Err(e) => return Read::Failed(e),
+        }
+    }
+    Read::Whole(Bytes::from(buf))
+}
+
+/// CouchDB's 413 for a body over the limit, answered before the body is
+/// read. The connection closes once the answer is out; until then what
+/// the client still sends is read and dropped ([`linger`]), so that
+/// closing with unread bytes does not reset the connection and lose the
+/// answer before the client reads it.
+fn too_large(rest: Body, permit: SharePermit) -> Response {
+    tokio::spawn(linger(rest, permit));
+    closing(wire_error(&too_large_error()))
+}
+
+/// Bytes and time a refused body may still take to arrive and be dropped,
+/// at most, holding its instance's turn (nginx's `lingering_close` does the
+/// same for the same reason).
+const LINGER_BYTES: usize = 2 * DATA_BODY_LIMIT;
+const LINGER_TIME: Duration = Duration::from_secs(10);
+
+async fn linger(mut rest: Body, permit: SharePermit) {
+    let mut dropped = 0;
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        while let Some(Ok(frame)) = rest.frame().await {
+            dropped += frame.data_ref().map_or(0, Bytes::len);
+            if dropped > LINGER_BYTES {
+                return;
+            }
+        }
+    })
+    .await;
+    drop(permit);
+}
+
+fn closing(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
+fn unreadable(e: &axum::Error) -> Response {
+    wire_error(&CouchError::new(
+        400,
+        "bad_request",
+        format!("the request body could not be read: {e}; send it again"),
+    ))
+}
+
+/// The caller this layer already resolved, if it did.
+pub(crate) fn resolved(parts: &axum::http::request::Parts) -> Option<Caller> {
+    parts.extensions.get::<Caller>().cloned()
+}

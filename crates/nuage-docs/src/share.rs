@@ -1,0 +1,277 @@
+//! Each instance's fair share of the server's CPU for large requests.
+//!
+//! A request with a large body (a `_bulk_docs` batch, a big document, a
+//! body that will be refused for its size) costs milliseconds of parsing
+//! and copying. Run on the async runtime's workers (one per core), a few
+//! such requests from one instance hold every worker, and every other
+//! instance's small requests wait behind them. So a face hands such a
+//! request to [`Share`]:
+//!
+//! - **one at a time per instance**: [`Share::permit`] waits (without
+//!   using a thread) while the instance already has one in flight, so one
+//!   instance never holds more than one of the share's threads, whatever
+//!   it sends;
+//! - **on low-priority threads**: [`Share::run`] drives the request's
+//!   future on one of the share's own threads, which run at the lowest
+//!   scheduling priority (nice 19 on Linux). The runtime's workers stay free
+//!   for small requests, and the operating system runs a worker before a
+//!   share thread whenever both want a core: a tenant's big work uses
+//!   what CPU the others leave, not theirs.
+//!
+//! Must stay true: a face reads a large body only after the permit is
+//! held, and the permit lives until the answer is made; the threads never
+//! wait on a client (the body is already read when [`Share::run`] starts).
+//!
+//! Cost per tenant: an instance with a large request in flight or waiting
+//! has one entry in a map, removed when its last permit is released;
+//! idle instances cost nothing. The threads (as many as cores, at least
+//! two) start with the first large request and stop when the last
+//! [`crate::Docs`] holding them is dropped.
+
+use nuage_core::InstanceId;
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+
+/// Bodies up to this size are handled inline, on the runtime: parsing
+/// them costs less than handing them over.
+pub const SMALL_BODY_BYTES: u64 = 64 * 1024;
+
+/// Large requests one instance may have in flight at once.
+pub const PER_INSTANCE: usize = 1;
+
+/// The nice value of the share's threads (Linux; 19 is the lowest
+/// priority an unprivileged process may set).
+const NICE: i32 = 19;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// See the module documentation. Cheap to clone; clones share the permits
+/// and the threads.
+#[derive(Clone, Default)]
+pub struct Share {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: Mutex<HashMap<InstanceId, Arc<Semaphore>>>,
+    pool: OnceLock<Mutex<mpsc::Sender<Job>>>,
+}
+
+/// An instance's turn for one large request; released when dropped.
+pub struct SharePermit {
+    share: Share,
+    instance: InstanceId,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The request's future panicked on a share thread.
+#[derive(Debug, thiserror::Error)]
+#[error("a large request failed inside the server; try again, and report it if it keeps failing")]
+pub struct SharePanicked;
+
+impl Share {
+    /// Waits for `instance`'s turn: at most [`PER_INSTANCE`] large requests
+    /// of one instance are in flight; the others wait here in order.
+    pub async fn permit(&self, instance: &InstanceId) -> SharePermit {
+        let sem = {
+            let mut map = self.inner.instances.lock().expect("share map poisoned");
+            map.entry(instance.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(PER_INSTANCE)))
+                .clone()
+        };
+        let permit = sem
+            .acquire_owned()
+            .await
+            .expect("a share semaphore is never closed");
+        SharePermit {
+            share: self.clone(),
+            instance: instance.clone(),
+            permit: Some(permit),
+        }
+    }
+
+    /// Drives `fut` to its end on one of the share's low-priority threads,
+    /// holding `permit` until then. Must be called from within a Tokio
+    /// runtime: the future's I/O and timers stay on it. If the caller stops
+    /// waiting, the future still runs to its end (a write is never cut in
+    /// the middle), and the permit is held until it has.
+    pub async fn run<F>(&self, permit: SharePermit, fut: F) -> Result<F::Output, SharePanicked>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = tokio::runtime::Handle::current();
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let out = std::panic::catch_unwind(AssertUnwindSafe(|| handle.block_on(fut)));
+            drop(permit);
+            if let Ok(out) = out {
+                let _ = tx.send(out);
+            }
+        });
+        self.pool()
+            .lock()
+            .expect("share pool poisoned")
+            .send(job)
+            .expect("share threads live as long as the share");
+        rx.await.map_err(|_| SharePanicked)
+    }
+
+    /// Instances with a large request in flight or waiting (for tests and
+    /// metrics).
+    pub fn busy_instances(&self) -> usize {
+        self.inner
+            .instances
+            .lock()
+            .expect("share map poisoned")
+            .len()
+    }
+
+    fn pool(&self) -> &Mutex<mpsc::Sender<Job>> {
+        self.inner.pool.get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let rx = Arc::new(Mutex::new(rx));
+            let threads = std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2);
+            for i in 0..threads {
+                let rx = rx.clone();
+                std::thread::Builder::new()
+                    .name(format!("nuage-share-{i}"))
+                    .spawn(move || worker(&rx))
+                    .expect("the share's threads start");
+            }
+            Mutex::new(tx)
+        })
+    }
+}
+
+/// One share thread: lowers its own priority, then runs jobs until every
+/// sender is gone.
+fn worker(rx: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = {
+            let rx = rx.lock().expect("share queue poisoned");
+            rx.recv()
+        };
+        match job {
+            // A job catches its own panic; the thread goes on.
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // setpriority(PRIO_PROCESS, tid) sets one thread's nice value on Linux.
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), NICE) {
+        tracing::warn!(error = %e, "could not lower the priority of a share thread; large requests will compete with small ones");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+impl Drop for SharePermit {
+    fn drop(&mut self) {
+        let mut map = self
+            .share
+            .inner
+            .instances
+            .lock()
+            .expect("share map poisoned");
+        // The map's Arc and this permit's: nobody else holds or waits.
+        if map
+            .get(&self.instance)
+            .is_some_and(|sem| Arc::strong_count(sem) == 2)
+        {
+            map.remove(&self.instance);
+        }
+        drop(self.permit.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn inst(s: &str) -> InstanceId {
+        InstanceId::new(s)
+    }
+
+    /// Is `fut` still waiting after being polled once? (A zero timeout
+    /// polls the future before it looks at the clock.)
+    async fn waits<F: Future>(fut: F) -> bool {
+        tokio::time::timeout(Duration::ZERO, fut).await.is_err()
+    }
+
+    #[tokio::test]
+    async fn one_instance_waits_for_its_turn_while_another_goes_on() {
+        let share = Share::default();
+        let a = inst("a");
+        let first = share.permit(&a).await;
+        assert!(
+            waits(share.permit(&a)).await,
+            "a second large request of one instance must wait for the first"
+        );
+        // Another instance is served at once.
+        assert!(!waits(share.permit(&inst("b"))).await);
+        // The first ends on a share thread; then the instance's next turn
+        // comes at once.
+        let out = share.run(first, async { 7 }).await.unwrap();
+        assert_eq!(out, 7);
+        assert!(!waits(share.permit(&a)).await);
+        assert_eq!(share.busy_instances(), 0, "idle instances cost nothing");
+    }
+
+    #[tokio::test]
+    async fn work_runs_on_a_low_priority_thread_and_keeps_its_runtime() {
+        let share = Share::default();
+        let p = share.permit(&inst("a")).await;
+        let (name, nice) = share
+            .run(p, async {
+                // Timers of the caller's runtime work from the share thread.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                (std::thread::current().name().map(str::to_owned), own_nice())
+            })
+            .await
+            .unwrap();
+        assert!(name.unwrap().starts_with("nuage-share-"));
+        if cfg!(target_os = "linux") {
+            assert_eq!(nice, Some(NICE));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_fails_its_request_alone() {
+        let share = Share::default();
+        let p = share.permit(&inst("a")).await;
+        let r = share
+            .run(p, async {
+                if true {
+                    panic!("boom")
+                }
+            })
+            .await;
+        assert!(matches!(r, Err::<(), _>(SharePanicked)));
+        // The thread and the instance's turn survive it.
+        let p = share.permit(&inst("a")).await;
+        assert_eq!(share.run(p, async { 1 }).await.unwrap(), 1);
+        assert_eq!(share.busy_instances(), 0);
+    }
+
+    /// This thread's nice value, from `/proc/thread-self/stat` (field 19).
+    fn own_nice() -> Option<i32> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let after = &stat[stat.rfind(')')? + 2..];
+        after.split(' ').nth(16)?.parse().ok()
+    }
+}

@@ -1,0 +1,145 @@
+//! Large bodies take their instance's turn and run on the low-priority
+//! share threads (`nuage_docs::share`): a body announced over the limit is
+//! refused before a byte of it is sent, an unauthenticated one before it is
+//! read, and a large batch from an authenticated caller is handled as any
+//! other, with the caller's own permissions.
+
+mod common;
+
+use common::Server;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+scenarios!(
+    a_body_announced_over_the_limit_is_refused_before_it_is_sent,
+    an_unauthenticated_large_body_is_refused_before_it_is_read,
+    a_large_batch_is_written_with_the_callers_permissions,
+);
+
+const NOTES: &str = "io.example.notes";
+
+/// Generous bound on any wait here: every wait ends on an answer long
+/// before it.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// Sends only a request head, then reads the server's whole answer (its
+/// head, and a body of its `Content-Length`).
+async fn answer_to_head(server: &Server, head: &str) -> String {
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(whole) = whole_answer(&got) {
+                return whole;
+            }
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed before answering: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    match tokio::time::timeout(BOUND, read).await {
+        Ok(answer) => answer,
+        Err(_) => panic!("the server waited {BOUND:?} for a body it should have refused"),
+    }
+}
+
+/// The answer in `got`, once its head and body are all there.
+fn whole_answer(got: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(got);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (body.len() >= length).then(|| text.into_owned())
+}
+
+async fn a_body_announced_over_the_limit_is_refused_before_it_is_sent(server: Server) {
+    let token = server.cli_token(&format!("{NOTES}:ALL"), None).await;
+    let head = format!(
+        "POST /data/{NOTES}/_bulk_docs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.domain,
+        80 * 1024 * 1024
+    );
+    let answer = answer_to_head(&server, &head).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"error\":\"too_large\""), "{answer}");
+    assert!(answer.contains("smaller _bulk_docs batches"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    // A client that waits for `100 Continue` is never told to send, and
+    // its connection closes at once: nothing of the body is to be read.
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let head = head.replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, tcp.read_to_end(&mut got))
+        .await
+        .expect("the connection closes after the refusal")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&got);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(!answer.contains("100 Continue"), "{answer}");
+    server.assert_healthy().await;
+}
+
+async fn an_unauthenticated_large_body_is_refused_before_it_is_read(server: Server) {
+    let head = format!(
+        "POST /data/{NOTES}/_bulk_docs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer nope\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.domain,
+        1024 * 1024
+    );
+    let answer = answer_to_head(&server, &head).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("\"error\":\"unauthorized\""), "{answer}");
+}
+
+/// 400 documents of ~300 bytes: a body well over the 64 KiB handled inline.
+fn big_batch() -> Value {
+    let docs: Vec<Value> = (0..400)
+        .map(|i| json!({"_id": format!("n{i:04}"), "text": "x".repeat(280)}))
+        .collect();
+    json!({ "docs": docs })
+}
+
+async fn a_large_batch_is_written_with_the_callers_permissions(server: Server) {
+    let body = big_batch();
+    assert!(body.to_string().len() > 100 * 1024);
+    // A reader may not write, large body or not.
+    let reader = server.couch(&format!("{NOTES}:GET")).await;
+    let refused = reader
+        .post(&format!("/data/{NOTES}/_bulk_docs"), &body)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{refused}");
+    // The owner's batch is written whole, and its answer lists every
+    // document.
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let written = owner
+        .post(&format!("/data/{NOTES}/_bulk_docs"), &body)
+        .await
+        .json_ok(StatusCode::CREATED);
+    let written = written.as_array().unwrap();
+    assert_eq!(written.len(), 400);
+    assert!(written.iter().all(|r| r["ok"] == true), "{written:?}");
+    assert_eq!(owner.info(NOTES).await["doc_count"], 400);
+    // The same large body through the reader's token after the write:
+    // still refused, nothing changed.
+    let again = reader
+        .post(&format!("/data/{NOTES}/_bulk_docs"), &body)
+        .await;
+    assert_eq!(again.status, StatusCode::FORBIDDEN, "{again}");
+    assert_eq!(owner.info(NOTES).await["doc_count"], 400);
+}

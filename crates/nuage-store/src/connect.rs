@@ -58,47 +58,34 @@ impl Store {
                 },
             })?;
         }
-        let opts = AnyPoolOptions::new()
-            .max_connections(max_connections)
-            .min_connections(0)
-            .idle_timeout(Some(Duration::from_secs(300)))
-            .acquire_timeout(Duration::from_secs(10));
-        let opts = if engine == Engine::Sqlite {
-            opts.after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL lets readers run beside the writer; synchronous=FULL
-                    // makes an acknowledged commit survive a power cut
-                    // (DESIGN §3); busy_timeout lets the CLI and a running
-                    // server share the file; journal_size_limit truncates
-                    // the WAL back to 32 MiB after each checkpoint that
-                    // resets it, so one burst does not leave a huge file.
-                    conn.execute(
-                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                         PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                         PRAGMA journal_size_limit=33554432;",
-                    )
-                    .await?;
-                    Ok(())
-                })
-            })
-        } else {
-            opts
-        };
         let url_for_open = if engine == Engine::Sqlite && !url.contains("mode=") {
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}mode=rwc")
         } else {
             url.to_owned()
         };
-        let pool = opts
-            .connect(&url_for_open)
-            .await
-            .map_err(|source| StoreError::Open {
-                url: redact(url),
-                source,
-            })?;
+        let open = |opts: AnyPoolOptions| {
+            let url = &url_for_open;
+            async move {
+                opts.connect(url).await.map_err(|source| StoreError::Open {
+                    url: redact(url),
+                    source,
+                })
+            }
+        };
+        let pool = open(pool_options(engine, max_connections, Sync::Full)).await?;
+        let (writer, relaxed) = if engine == Engine::Sqlite {
+            (
+                Some(open(pool_options(engine, 1, Sync::Full).min_connections(1)).await?),
+                Some(open(pool_options(engine, 1, Sync::Normal)).await?),
+            )
+        } else {
+            (None, None)
+        };
         let store = Store {
             pool,
+            writer,
+            relaxed,
             engine,
             write_lock: Default::default(),
             events: EventBus::new(),
@@ -126,15 +113,88 @@ impl Store {
     /// A transaction that will write. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`), so it waits its turn (busy_timeout) rather
     /// than failing with SQLITE_BUSY when it first reads and another process
-    /// (the CLI, a second server) commits before it writes.
+    /// (the CLI, a second server) commits before it writes; and it always
+    /// runs on the same connection (every caller holds the write guard, so
+    /// one is enough): SQLite empties a connection's page cache when
+    /// another connection has written since its last transaction, so a
+    /// writer that is always the same one keeps the upper pages of every
+    /// B-tree cached, however big the store grows.
     pub(crate) async fn begin_write(
         &self,
     ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
+        match (&self.writer, self.engine) {
+            (Some(writer), _) => writer.begin_with("BEGIN IMMEDIATE").await,
+            (None, Engine::Sqlite) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            (None, Engine::Postgres) => self.pool.begin().await,
         }
     }
+
+    /// A write transaction whose commit does not wait for the disk: for
+    /// what may be lost in a power cut without losing data (a replication
+    /// checkpoint: losing one costs the replicator one batch again). A
+    /// process that dies loses nothing, and the durable state is still a
+    /// prefix of the commits (SQLite's WAL and PostgreSQL's WAL are both
+    /// synced in order), so such a commit is durable at the latest with the
+    /// next ordinary one. The caller holds the write guard, as for
+    /// [`Store::begin_write`].
+    pub(crate) async fn begin_write_relaxed(
+        &self,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match (&self.relaxed, self.engine) {
+            // A connection of its own with synchronous=NORMAL: the setting
+            // cannot change inside a transaction.
+            (Some(relaxed), _) => relaxed.begin_with("BEGIN IMMEDIATE").await,
+            (None, Engine::Sqlite) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            (None, Engine::Postgres) => {
+                let mut tx = self.pool.begin().await?;
+                // PostgreSQL: this transaction's commit only (SET LOCAL).
+                tx.execute("SET LOCAL synchronous_commit = off").await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sync {
+    Full,
+    Normal,
+}
+
+fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOptions {
+    let opts = AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(0)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        .acquire_timeout(Duration::from_secs(10));
+    if engine != Engine::Sqlite {
+        return opts;
+    }
+    opts.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // WAL lets readers run beside the writer; synchronous=FULL
+            // makes an acknowledged commit survive a power cut (DESIGN §3),
+            // NORMAL only a killed process (see `begin_write_relaxed`);
+            // busy_timeout lets the CLI and a running server share the
+            // file; journal_size_limit truncates the WAL back to 32 MiB
+            // after each checkpoint that resets it, so one burst does not
+            // leave a huge file.
+            conn.execute(match sync {
+                Sync::Full => {
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+                     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                     PRAGMA journal_size_limit=33554432;"
+                }
+                Sync::Normal => {
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+                     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+                     PRAGMA journal_size_limit=33554432;"
+                }
+            })
+            .await?;
+            Ok(())
+        })
+    })
 }
 
 /// Connects to PostgreSQL once, within [`FIRST_CONNECT_TIMEOUT`], to learn

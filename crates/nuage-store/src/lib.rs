@@ -62,6 +62,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: the one connection every write transaction runs on
+    /// (`connect.rs`, `begin_write`).
+    writer: Option<AnyPool>,
+    /// SQLite: a connection whose commits do not wait for the disk
+    /// (`begin_write_relaxed`).
+    relaxed: Option<AnyPool>,
     engine: Engine,
     /// SQLite allows one writer: document writes take this lock so that two
     /// of our own transactions never deadlock upgrading a read lock, and so
@@ -100,6 +106,9 @@ impl Store {
     pub async fn close(&self) {
         if let Some(group) = &self.group {
             group.shutdown().await;
+        }
+        for pool in [&self.writer, &self.relaxed].into_iter().flatten() {
+            pool.close().await;
         }
         self.pool.close().await;
     }

@@ -120,6 +120,25 @@ macro_rules! on_both_engines {
 /// Counting what the store holds, for tests that prove a removal leaves
 /// nothing behind and that indexes cause no DDL.
 impl Store {
+    /// What a document write's transaction and a relaxed one (`_local`)
+    /// wait for at commit, as the engine reports it inside each:
+    /// SQLite's `synchronous` (2 FULL, 1 NORMAL), PostgreSQL's
+    /// `synchronous_commit` (on, off).
+    pub async fn commit_durability(&self) -> (String, String) {
+        let sql = match self.engine() {
+            crate::Engine::Sqlite => "SELECT CAST(synchronous AS TEXT) FROM pragma_synchronous",
+            crate::Engine::Postgres => "SELECT current_setting('synchronous_commit')",
+        };
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await.expect("a write transaction");
+        let full: String = sqlx::query_scalar(sql).fetch_one(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        let mut tx = self.begin_write_relaxed().await.expect("a relaxed one");
+        let relaxed: String = sqlx::query_scalar(sql).fetch_one(&mut *tx).await.unwrap();
+        tx.rollback().await.unwrap();
+        (full, relaxed)
+    }
+
     /// Rows of every table that belong to `inst`, by table: each table
     /// with an `instance_id`, the removal record, and its `instances` row.
     pub async fn rows_of_instance(&self, inst: &crate::InstanceId) -> Vec<(String, i64)> {

@@ -57,7 +57,8 @@ impl Store {
         create_cap: i64,
     ) -> Result<Option<String>> {
         let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        // A checkpoint may be lost in a power cut, never data.
+        let mut tx = self.begin_write_relaxed().await?;
         let locked = super::doctypes::lock_doctype_on(&mut tx, inst, doctype).await?;
         let old: Option<(String, String)> = sqlx::query_as(
             "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
@@ -122,7 +123,8 @@ impl Store {
         given_rev: &str,
     ) -> Result<bool> {
         let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
+        // A checkpoint may be lost in a power cut, never data.
+        let mut tx = self.begin_write_relaxed().await?;
         let body: Option<String> = sqlx::query_scalar(
             "DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4 \
              RETURNING body",

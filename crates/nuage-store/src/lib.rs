@@ -40,8 +40,8 @@ pub mod testing;
 pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
-    AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, IndexBuild,
-    IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
+    AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, GroupStats,
+    IndexBuild, IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

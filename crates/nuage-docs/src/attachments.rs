@@ -15,7 +15,7 @@ use nuage_blob::Blobs;
 use nuage_core::InstanceId;
 use serde_json::{Map, Value, json};
 
-pub const BLOB_KEY: &str = "nuage_blob";
+pub use nuage_store::BLOB_KEY;
 
 /// CouchDB's attachment digest: `md5-` + base64(MD5(data)).
 pub fn digest(data: &[u8]) -> String {

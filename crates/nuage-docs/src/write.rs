@@ -175,10 +175,23 @@ impl Db<'_> {
         }
         let write_ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
         let outcomes = if writes.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
-            store.write_docs(self.inst, self.doctype, writes).await?
+            store.write_docs(self.inst, self.doctype, writes).await
         };
+        // Blobs stored for a document that was then refused are garbage:
+        // the collector is told to look (blob_gc.rs).
+        let failed = match &outcomes {
+            Err(_) => true,
+            Ok(o) => slots.iter().any(Result::is_err) || o.contains(&WriteOutcome::Conflict),
+        };
+        if any_attachments
+            && failed
+            && let Err(e) = store.note_blob_sweep(self.inst).await
+        {
+            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        }
+        let outcomes = outcomes?;
         Ok(slots
             .into_iter()
             .map(|s| {

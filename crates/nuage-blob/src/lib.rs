@@ -79,17 +79,20 @@ impl Blobs {
 
     /// Stores `data`; returns its key. Storing the same content twice is
     /// cheap and safe.
-    pub async fn put(&self, inst: &InstanceId, data: Vec<u8>) -> Result<String> {
-        let key = key_of(&data);
-        let path = self.path(inst, &key);
-        let k = key.clone();
-        tokio::task::spawn_blocking(move || write_durably(&path, &data))
-            .await
-            .map_err(|e| BlobError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(e),
-            })??;
-        Ok(k)
+    /// The content is hashed and written as it is, on a blocking thread,
+    /// never copied: a big attachment costs its own size once.
+    pub async fn put<D>(&self, inst: &InstanceId, data: D) -> Result<String>
+    where
+        D: AsRef<[u8]> + Send + 'static,
+    {
+        let blobs = self.clone();
+        let inst = inst.clone();
+        blocking(move || {
+            let key = key_of(data.as_ref());
+            write_durably(&blobs.path(&inst, &key), data.as_ref())?;
+            Ok(key)
+        })
+        .await
     }
 
     pub async fn get(&self, inst: &InstanceId, key: &str) -> Result<Vec<u8>> {

@@ -54,18 +54,18 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
                 "cat.jpg",
                 rev.take(),
                 "image/jpeg",
-                &content(i, 50_000),
+                content(i, 50_000),
             )
             .await
             .unwrap();
         rev = Some(r);
     }
     photos
-        .put_attachment("dog", "dog.jpg", None, "image/jpeg", &content(100, 10_000))
+        .put_attachment("dog", "dog.jpg", None, "image/jpeg", content(100, 10_000))
         .await
         .unwrap();
     let (_, gone) = photos
-        .put_attachment("gone", "x.jpg", None, "image/jpeg", &content(101, 10_000))
+        .put_attachment("gone", "x.jpg", None, "image/jpeg", content(101, 10_000))
         .await
         .unwrap();
     photos
@@ -74,7 +74,7 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
         .unwrap();
     let notes = docs.db(&inst, &access, NOTES).unwrap();
     notes
-        .put_attachment("n", "n.txt", None, "text/plain", &content(102, 10_000))
+        .put_attachment("n", "n.txt", None, "text/plain", content(102, 10_000))
         .await
         .unwrap();
     notes.delete().await.unwrap();
@@ -103,7 +103,7 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
 
     // What the instance keeps (60 kB) leaves room for 100 kB more, not 150.
     let refused = photos
-        .put_attachment("big", "b.jpg", None, "image/jpeg", &content(200, 150_000))
+        .put_attachment("big", "b.jpg", None, "image/jpeg", content(200, 150_000))
         .await;
     assert!(
         matches!(refused, Err(nuage_docs::DocError::QuotaExceeded { .. })),
@@ -111,7 +111,7 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
         refused.err()
     );
     photos
-        .put_attachment("big", "b.jpg", None, "image/jpeg", &content(200, 100_000))
+        .put_attachment("big", "b.jpg", None, "image/jpeg", content(200, 100_000))
         .await
         .unwrap();
     // The refused content was never stored.

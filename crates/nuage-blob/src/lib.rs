@@ -6,11 +6,22 @@
 //! fsynced, renamed into place and its directory fsynced before `put`
 //! returns, so a killed process never leaves a half blob visible and an
 //! acknowledged blob survives a power cut. Keys begin with the instance id.
+//!
+//! Collecting (nuage-docs `blob_gc.rs` decides what is garbage): a blob's
+//! modification time is the last time a write stored it, `put` of content
+//! already present included (it touches the file). [`Blobs::delete_if_idle`]
+//! deletes a blob only if that time is older than the caller's cutoff, and
+//! checks it again after moving the blob aside (`.gc-KEY`, an atomic
+//! rename): a `put` that touched it before the move puts it back, one that
+//! comes after the move finds no file and writes it anew. `get` also looks
+//! for the moved-aside name, so a reader never misses a blob in that
+//! instant.
 
 use nuage_core::InstanceId;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
@@ -68,17 +79,20 @@ impl Blobs {
 
     /// Stores `data`; returns its key. Storing the same content twice is
     /// cheap and safe.
-    pub async fn put(&self, inst: &InstanceId, data: Vec<u8>) -> Result<String> {
-        let key = key_of(&data);
-        let path = self.path(inst, &key);
-        let k = key.clone();
-        tokio::task::spawn_blocking(move || write_durably(&path, &data))
-            .await
-            .map_err(|e| BlobError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(e),
-            })??;
-        Ok(k)
+    /// The content is hashed and written as it is, on a blocking thread,
+    /// never copied: a big attachment costs its own size once.
+    pub async fn put<D>(&self, inst: &InstanceId, data: D) -> Result<String>
+    where
+        D: AsRef<[u8]> + Send + 'static,
+    {
+        let blobs = self.clone();
+        let inst = inst.clone();
+        blocking(move || {
+            let key = key_of(data.as_ref());
+            write_durably(&blobs.path(&inst, &key), data.as_ref())?;
+            Ok(key)
+        })
+        .await
     }
 
     pub async fn get(&self, inst: &InstanceId, key: &str) -> Result<Vec<u8>> {
@@ -86,13 +100,45 @@ impl Blobs {
             return Err(BlobError::BadKey(key.to_owned()));
         }
         let path = self.path(inst, key);
-        match tokio::fs::read(&path).await {
-            Ok(d) => Ok(d),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(BlobError::Missing(key.to_owned()))
+        for p in [path.clone(), aside(&path)] {
+            match tokio::fs::read(&p).await {
+                Ok(d) => return Ok(d),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p)(e)),
             }
-            Err(e) => Err(io(&path)(e)),
         }
+        Err(BlobError::Missing(key.to_owned()))
+    }
+
+    /// The keys of an instance's blobs last stored before `cutoff`, and
+    /// temporary files a crash left that old (as keys of their own, which
+    /// no document holds).
+    pub async fn idle_since(&self, inst: &InstanceId, cutoff: SystemTime) -> Result<Vec<String>> {
+        let dir = self.root.join(inst.as_str());
+        blocking(move || idle_files(&dir, cutoff)).await
+    }
+
+    /// Deletes a blob (or crash leftover) named by [`Blobs::idle_since`]
+    /// unless a write stored it at or after `cutoff`; true if deleted.
+    /// Safe against a concurrent `put` of the same content (see the module
+    /// paragraph), and to run twice.
+    pub async fn delete_if_idle(
+        &self,
+        inst: &InstanceId,
+        name: &str,
+        cutoff: SystemTime,
+    ) -> Result<bool> {
+        let inst_dir = self.root.join(inst.as_str());
+        let path = match name.split_once('/') {
+            Some((prefix, file))
+                if prefix.len() == 2 && file.starts_with('.') && !file.contains('/') =>
+            {
+                inst_dir.join(prefix).join(file)
+            }
+            _ if valid_key(name) => self.path(inst, name),
+            _ => return Err(BlobError::BadKey(name.to_owned())),
+        };
+        blocking(move || delete_idle(&path, cutoff)).await
     }
 
     /// Removes every blob of an instance. Safe to run twice, and beside
@@ -121,12 +167,96 @@ impl Blobs {
     /// administration, not for requests).
     pub async fn count(&self, inst: &InstanceId) -> Result<u64> {
         let dir = self.root.join(inst.as_str());
-        tokio::task::spawn_blocking(move || count_blobs(&dir))
-            .await
-            .map_err(|e| BlobError::Io {
-                path: PathBuf::new(),
-                source: std::io::Error::other(e),
-            })?
+        blocking(move || count_blobs(&dir)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other(e),
+        })?
+}
+
+/// Where a blob being collected is moved aside.
+fn aside(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".gc-{name}"))
+}
+
+fn modified(path: &Path) -> std::io::Result<SystemTime> {
+    std::fs::metadata(path)?.modified()
+}
+
+/// Blob files (`PREFIX/KEY`, `.tmp-…` and `.gc-…` leftovers included)
+/// last modified before `cutoff`, as `KEY` or `PREFIX/.tmp-…`.
+fn idle_files(dir: &Path, cutoff: SystemTime) -> Result<Vec<String>> {
+    let prefixes = match std::fs::read_dir(dir) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut out = Vec::new();
+    for prefix in prefixes {
+        let prefix = prefix.map_err(io(dir))?;
+        let prefix_name = prefix.file_name().to_string_lossy().into_owned();
+        let prefix = prefix.path();
+        for file in std::fs::read_dir(&prefix).map_err(io(&prefix))? {
+            let file = file.map_err(io(&prefix))?;
+            let name = file.file_name().to_string_lossy().into_owned();
+            match modified(&file.path()) {
+                Ok(m) if m < cutoff => {}
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io(&file.path())(e)),
+            }
+            if name.starts_with('.') {
+                out.push(format!("{prefix_name}/{name}"));
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn delete_idle(path: &Path, cutoff: SystemTime) -> Result<bool> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    if let Some(key) = name.strip_prefix(".gc-") {
+        // A collection interrupted between its two steps: put back, to be
+        // judged again next time.
+        std::fs::rename(path, path.with_file_name(key)).map_err(io(path))?;
+        return Ok(false);
+    }
+    let leftover = name.starts_with('.');
+    let moved = if leftover {
+        path.to_owned()
+    } else {
+        aside(path)
+    };
+    if !leftover {
+        match std::fs::rename(path, &moved) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io(path)(e)),
+        }
+    }
+    match modified(&moved) {
+        Ok(m) if m < cutoff => {}
+        Ok(_) => {
+            // A write stored it again meanwhile: it stays.
+            std::fs::rename(&moved, path).map_err(io(path))?;
+            return Ok(false);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(io(&moved)(e)),
+    }
+    match std::fs::remove_file(&moved) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io(&moved)(e)),
     }
 }
 
@@ -150,8 +280,17 @@ fn count_blobs(dir: &Path) -> Result<u64> {
 }
 
 fn write_durably(path: &Path, data: &[u8]) -> Result<()> {
-    if path.exists() {
-        return Ok(());
+    // Present already: touched, so that no collector takes it as idle (a
+    // collector that moved it aside before the touch finds it fresh and
+    // puts it back; after, the touch fails and it is written anew).
+    match std::fs::File::options()
+        .write(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now()))
+    {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
@@ -217,6 +356,32 @@ mod tests {
         assert_eq!(blobs.count(&a).await.unwrap(), 0);
         assert_eq!(blobs.count(&b).await.unwrap(), 1, "B keeps its blob");
         blobs.delete_instance(&a).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn only_idle_blobs_are_collected_and_a_put_makes_one_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::new(dir.path());
+        let a = InstanceId::new("a");
+        let key = blobs.put(&a, b"kept".to_vec()).await.unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        let past = SystemTime::now() - hour;
+        assert!(blobs.idle_since(&a, past).await.unwrap().is_empty());
+        assert!(!blobs.delete_if_idle(&a, &key, past).await.unwrap());
+        assert_eq!(blobs.get(&a, &key).await.unwrap(), b"kept");
+        let future = SystemTime::now() + hour;
+        assert_eq!(
+            blobs.idle_since(&a, future).await.unwrap(),
+            vec![key.clone()]
+        );
+        assert!(blobs.delete_if_idle(&a, &key, future).await.unwrap());
+        assert!(matches!(
+            blobs.get(&a, &key).await,
+            Err(BlobError::Missing(_))
+        ));
+        blobs.put(&a, b"kept".to_vec()).await.unwrap();
+        assert_eq!(blobs.get(&a, &key).await.unwrap(), b"kept");
+        assert!(blobs.delete_if_idle(&a, "../x", future).await.is_err());
     }
 
     #[tokio::test]

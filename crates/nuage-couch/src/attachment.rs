@@ -72,7 +72,7 @@ pub async fn put(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Res
                 s.capture("name"),
                 rev,
                 &content_type,
-                &bytes,
+                bytes,
             )
             .await
     }

@@ -15,7 +15,7 @@ use nuage_blob::Blobs;
 use nuage_core::InstanceId;
 use serde_json::{Map, Value, json};
 
-pub const BLOB_KEY: &str = "nuage_blob";
+pub use nuage_store::BLOB_KEY;
 
 /// CouchDB's attachment digest: `md5-` + base64(MD5(data)).
 pub fn digest(data: &[u8]) -> String {
@@ -82,16 +82,33 @@ pub async fn store(
             .unwrap_or("application/octet-stream")
             .to_owned();
         let revpos = att.get("revpos").and_then(Value::as_u64).unwrap_or(new_pos);
-        let dig = digest(&bytes);
-        let length = bytes.len();
-        let key = blobs.put(inst, bytes).await?;
         out.insert(
             name,
-            json!({"content_type": content_type, "digest": dig, "length": length,
-                   "revpos": revpos, "stub": true, BLOB_KEY: key}),
+            store_one(blobs, inst, &content_type, revpos, bytes).await?,
         );
     }
     Ok(out)
+}
+
+/// Stores one attachment's content as it is (no copy: the blob store
+/// hashes and writes these very bytes) and returns its stored form.
+pub async fn store_one<D>(
+    blobs: &Blobs,
+    inst: &InstanceId,
+    content_type: &str,
+    revpos: u64,
+    data: D,
+) -> DocResult<Value>
+where
+    D: AsRef<[u8]> + Send + 'static,
+{
+    let dig = digest(data.as_ref());
+    let length = data.as_ref().len();
+    let key = blobs.put(inst, data).await?;
+    Ok(
+        json!({"content_type": content_type, "digest": dig, "length": length,
+              "revpos": revpos, "stub": true, BLOB_KEY: key}),
+    )
 }
 
 /// The `_attachments` members as a client sees them: stubs, or with their

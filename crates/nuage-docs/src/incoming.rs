@@ -14,6 +14,10 @@ pub struct Incoming {
     /// `_revisions` as a path, newest first.
     pub revisions: Option<Vec<Rev>>,
     pub attachments: Option<Map<String, Value>>,
+    /// Attachments the server itself stored already (a standalone
+    /// attachment's content, never base64), in their stored form; never
+    /// taken from a client's body.
+    pub stored_attachments: Map<String, Value>,
     /// Everything else: the user's fields.
     pub body: Map<String, Value>,
 }

@@ -9,6 +9,7 @@
 
 mod all_docs;
 pub mod attachments;
+mod blob_gc;
 mod bulk;
 mod changes;
 mod db;
@@ -25,6 +26,7 @@ mod standalone;
 mod write;
 
 pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MAX_ALL_DOCS_KEYS};
+pub use blob_gc::{BLOB_GRACE, BlobCollector, CollectError, Collected};
 pub use bulk::{BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};

@@ -3,10 +3,10 @@
 //! whose other attachments are kept as stubs.
 
 use crate::Db;
-use crate::attachments::BLOB_KEY;
+use crate::attachments::{self, BLOB_KEY};
 use crate::error::{DocError, DocResult};
+use crate::incoming;
 use crate::render::parse_body;
-use base64::Engine as _;
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
 use serde_json::{Map, Value, json};
@@ -117,14 +117,20 @@ impl Db<'_> {
         (body, atts)
     }
 
-    pub async fn put_attachment(
+    /// Stores `data` as the attachment `name` of document `id`. The content
+    /// is hashed and written as it came (no base64 round trip, no copy), so
+    /// a big attachment costs the server about its own size in memory.
+    pub async fn put_attachment<D>(
         &self,
         id: &str,
         name: &str,
         rev: Option<Rev>,
         content_type: &str,
-        data: &[u8],
-    ) -> DocResult<(String, Rev)> {
+        data: D,
+    ) -> DocResult<(String, Rev)>
+    where
+        D: AsRef<[u8]> + Send + 'static,
+    {
         if name.is_empty() || name.starts_with('_') {
             return Err(DocError::bad_request(
                 "Attachment name can't start with '_'",
@@ -136,12 +142,15 @@ impl Db<'_> {
             Some(r) => Self::with_stubs(self.body_at(Verb::Put, id, Some(r)).await?),
             None => (Map::new(), Map::new()),
         };
-        atts.insert(
-            name.to_owned(),
-            json!({"content_type": content_type, "data": base64::engine::general_purpose::STANDARD.encode(data)}),
-        );
+        atts.remove(name);
         body.insert("_attachments".into(), Value::Object(atts));
-        self.put(id, Value::Object(body), rev, true).await
+        let mut inc = incoming::parse(Value::Object(body))?;
+        self.check_room(data.as_ref().len()).await?;
+        let revpos = rev.as_ref().map_or(1, |r| r.pos.saturating_add(1));
+        let stored =
+            attachments::store_one(&self.docs.blobs, self.inst, content_type, revpos, data).await?;
+        inc.stored_attachments.insert(name.to_owned(), stored);
+        self.put_incoming(id, inc, rev, true).await
     }
 
     pub async fn delete_attachment(

@@ -43,7 +43,18 @@ impl Db<'_> {
         rev_query: Option<Rev>,
         new_edits: bool,
     ) -> DocResult<(String, Rev)> {
-        let mut inc = incoming::parse(doc)?;
+        self.put_incoming(id, incoming::parse(doc)?, rev_query, new_edits)
+            .await
+    }
+
+    /// [`Db::put`] of a document already taken apart.
+    pub(crate) async fn put_incoming(
+        &self,
+        id: &str,
+        mut inc: Incoming,
+        rev_query: Option<Rev>,
+        new_edits: bool,
+    ) -> DocResult<(String, Rev)> {
         if inc.id.as_deref().is_some_and(|b| b != id) {
             return Err(DocError::bad_request(
                 "Document id in the body does not match the URL",
@@ -153,6 +164,10 @@ impl Db<'_> {
         if any_attachments {
             self.check_room_for_attachments(&docs).await?;
         }
+        let stores_blobs = any_attachments
+            || docs
+                .iter()
+                .any(|d| d.as_ref().is_ok_and(|i| !i.stored_attachments.is_empty()));
         let heads = if full_access && !(new_edits && any_attachments) {
             HashMap::new()
         } else {
@@ -175,10 +190,23 @@ impl Db<'_> {
         }
         let write_ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
         let outcomes = if writes.is_empty() {
-            Vec::new()
+            Ok(Vec::new())
         } else {
-            store.write_docs(self.inst, self.doctype, writes).await?
+            store.write_docs(self.inst, self.doctype, writes).await
         };
+        // Blobs stored for a document that was then refused are garbage:
+        // the collector is told to look (blob_gc.rs).
+        let failed = match &outcomes {
+            Err(_) => true,
+            Ok(o) => slots.iter().any(Result::is_err) || o.contains(&WriteOutcome::Conflict),
+        };
+        if stores_blobs
+            && failed
+            && let Err(e) = store.note_blob_sweep(self.inst).await
+        {
+            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        }
+        let outcomes = outcomes?;
         Ok(slots
             .into_iter()
             .map(|s| {
@@ -208,6 +236,12 @@ impl Db<'_> {
             .filter_map(|a| a.get("data").and_then(Value::as_str))
             .map(|b64| b64.len() / 4 * 3)
             .sum();
+        self.check_room(incoming).await
+    }
+
+    /// Refuses `incoming` bytes of attachments the instance's quota has no
+    /// room for (before they are stored).
+    pub(crate) async fn check_room(&self, incoming: usize) -> DocResult<()> {
         if incoming == 0 {
             return Ok(());
         }
@@ -321,12 +355,17 @@ impl Db<'_> {
         };
 
         let mut body: Map<String, Value> = inc.body;
+        let mut stored = inc.stored_attachments;
         if let Some(atts) = inc.attachments.filter(|a| !a.is_empty()) {
             let known = self.known_attachments(&id).await.map_err(fail)?;
-            let stored =
+            let mut from_body =
                 attachments::store(&self.docs.blobs, self.inst, &id, atts, new_pos, &known)
                     .await
                     .map_err(fail)?;
+            from_body.append(&mut stored);
+            stored = from_body;
+        }
+        if !stored.is_empty() {
             body.insert("_attachments".into(), Value::Object(stored));
         }
         let text = Value::Object(body).to_string();

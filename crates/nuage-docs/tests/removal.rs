@@ -42,7 +42,7 @@ async fn populated(docs: &Docs, domain: &str, n: usize) -> InstanceId {
                 "file.txt",
                 None,
                 "text/plain",
-                format!("{domain} {doctype} {i}").as_bytes(),
+                format!("{domain} {doctype} {i}").into_bytes(),
             )
             .await
             .unwrap();

@@ -19,6 +19,7 @@ macro_rules! sql {
 
 mod analyze;
 mod app_passwords;
+mod blob_sweeps;
 mod checkpoint;
 mod connect;
 mod docs;
@@ -38,10 +39,11 @@ mod tokens;
 pub mod testing;
 
 pub use app_passwords::AppPasswordRow;
+pub use blob_sweeps::BLOB_KEY;
 pub use connect::Engine;
 pub use docs::{
-    AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, IndexBuild,
-    IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
+    AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, GroupStats,
+    IndexBuild, IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};
@@ -112,6 +114,26 @@ impl Store {
         }
         self.pool.close().await;
     }
+}
+
+/// `(instance_id, column)` of each row, for queries that list work across
+/// instances.
+pub(crate) fn instance_pairs<T>(
+    rows: &[sqlx::any::AnyRow],
+    column: &str,
+) -> Result<Vec<(InstanceId, T)>>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                InstanceId::new(r.try_get::<String, _>("instance_id")?),
+                r.try_get::<T, _>(column)?,
+            ))
+        })
+        .collect()
 }
 
 /// Milliseconds since the Unix epoch: the one time unit stored.

@@ -50,6 +50,7 @@ pub(crate) const DOCUMENT_TABLES: &[&str] = &[
     "revs",
     "docs",
     "doctypes",
+    "blob_sweeps",
 ];
 
 /// A removal recorded and not yet finished.

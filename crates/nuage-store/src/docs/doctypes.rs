@@ -85,6 +85,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        crate::blob_sweeps::note_sweep_on(&mut tx, inst).await?;
         let n = sqlx::query("DELETE FROM doctypes WHERE instance_id = $1 AND doctype = $2")
             .bind(inst.as_str())
             .bind(doctype)

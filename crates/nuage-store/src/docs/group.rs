@@ -4,13 +4,18 @@
 //! fsync for the group, instead of one each.
 //!
 //! Must stay true: every batch keeps its own outcome; a batch's writes are
-//! acknowledged only after the commit that holds them; if the group's
-//! transaction fails, each batch is retried alone, so one bad batch never
-//! fails its neighbours; events leave in commit order.
+//! acknowledged only after the commit that holds them; each batch runs in
+//! a savepoint, so a batch refused (over quota) or failing is undone alone
+//! and answers its own error while the rest of the group commits, without
+//! a warning: a refusal is the caller's answer. If the group's transaction
+//! itself fails, each batch is retried alone (with a WARN: that is a server
+//! problem), so one bad batch never fails its neighbours; events leave in
+//! commit order.
 
 use super::write::DocWrite;
 use super::write::WriteOutcome;
 use crate::{InstanceId, Result, Store, StoreError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Batches committed together at most.
@@ -26,6 +31,28 @@ struct Job {
 pub(crate) struct GroupWriter {
     tx: mpsc::Sender<Job>,
     task: std::sync::Mutex<Option<crate::Task>>,
+    stats: std::sync::Arc<Counters>,
+}
+
+/// What the writer did since it started (also in metrics).
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    groups: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// What the group writer did since the store opened (SQLite only).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Batches taken off the queue.
+    pub received: u64,
+    /// Groups of two or more batches committed in one transaction.
+    pub groups: u64,
+    /// Groups whose transaction failed, so each batch was retried alone.
+    pub retries: u64,
+    /// Batches waiting in the queue now.
+    pub queued: u64,
 }
 
 impl GroupWriter {
@@ -33,10 +60,24 @@ impl GroupWriter {
     /// the task writes directly).
     pub(crate) fn start(store: Store) -> GroupWriter {
         let (tx, rx) = mpsc::channel(1024);
-        let task = crate::Task::spawn("group_writer", |stopping| run(store, rx, stopping));
+        let stats = std::sync::Arc::new(Counters::default());
+        let counters = stats.clone();
+        let task = crate::Task::spawn("group_writer", |stopping| {
+            run(store, rx, stopping, counters)
+        });
         GroupWriter {
             tx,
             task: std::sync::Mutex::new(Some(task)),
+            stats,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> GroupStats {
+        GroupStats {
+            received: self.stats.received.load(Ordering::Relaxed),
+            groups: self.stats.groups.load(Ordering::Relaxed),
+            retries: self.stats.retries.load(Ordering::Relaxed),
+            queued: (self.tx.max_capacity() - self.tx.capacity()) as u64,
         }
     }
 
@@ -73,6 +114,21 @@ impl GroupWriter {
     }
 }
 
+impl Store {
+    /// What the group writer did, or `None` where there is none
+    /// (PostgreSQL groups concurrent commits itself).
+    pub fn group_stats(&self) -> Option<GroupStats> {
+        self.group.as_ref().map(|g| g.stats())
+    }
+
+    /// Holds the writers' lock on SQLite until the guard drops, so that a
+    /// test can queue batches behind it and watch them commit as a group.
+    #[cfg(feature = "testing")]
+    pub async fn hold_writes(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.write_lock.clone().lock_owned().await
+    }
+}
+
 fn gone(job: Job) -> StoreError {
     StoreError::Db(sqlx::Error::Protocol(format!(
         "the group writer is gone; {} write(s) to {} were not made",
@@ -81,7 +137,12 @@ fn gone(job: Job) -> StoreError {
     )))
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stopping: crate::Stopping) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    mut stopping: crate::Stopping,
+    stats: std::sync::Arc<Counters>,
+) {
     loop {
         let first = tokio::select! {
             job = rx.recv() => job,
@@ -101,6 +162,9 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stopping: crate::Sto
                 Err(_) => break,
             }
         }
+        stats
+            .received
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         if jobs.len() == 1 {
             let j = jobs.pop().unwrap_or_else(|| unreachable!());
             let r = store.write_docs_alone(&j.inst, &j.doctype, j.writes).await;
@@ -111,12 +175,19 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stopping: crate::Sto
         let copies: Vec<Vec<DocWrite>> = jobs.iter().map(|j| j.writes.clone()).collect();
         match commit_group(&store, &mut jobs).await {
             Ok(applied) => {
-                for (job, (outcomes, events, rows, pending)) in jobs.into_iter().zip(applied) {
-                    store.after_commit(rows, events, pending);
-                    let _ = job.reply.send(Ok(outcomes));
+                stats.groups.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("nuage_group_commits_total").increment(1);
+                for (job, done) in jobs.into_iter().zip(applied) {
+                    let answer = done.map(|(outcomes, events, rows, pending)| {
+                        store.after_commit(rows, events, pending);
+                        outcomes
+                    });
+                    let _ = job.reply.send(answer);
                 }
             }
             Err(e) => {
+                stats.retries.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("nuage_group_commit_retries_total").increment(1);
                 tracing::warn!(error = %e, batches = jobs.len(), "a group commit failed; retrying each batch alone");
                 for (job, writes) in jobs.into_iter().zip(copies) {
                     let r = store
@@ -131,16 +202,33 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, mut stopping: crate::Sto
 
 type Done = (Vec<WriteOutcome>, Vec<crate::DocEvent>, u64, bool);
 
-async fn commit_group(store: &Store, jobs: &mut [Job]) -> Result<Vec<Done>> {
+/// Commits the group's batches in one transaction, each in a savepoint of
+/// its own: a batch that fails (a quota refusal, most often) is rolled back
+/// to its savepoint and answers its error alone, and the others commit.
+/// Only a failure of the transaction itself (a savepoint that cannot be
+/// rolled back to, the commit) fails the group.
+async fn commit_group(store: &Store, jobs: &mut [Job]) -> Result<Vec<Result<Done>>> {
     let _guard = store.write_guard().await;
     let mut tx = store.begin_write().await?;
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         let writes = std::mem::take(&mut job.writes);
-        let a = store
+        sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+        match store
             .apply_batch(&mut tx, &job.inst, &job.doctype, writes)
+            .await
+        {
+            Ok(a) => done.push(Ok((a.outcomes, a.events, a.rows, a.index_pending))),
+            Err(e) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT batch")
+                    .execute(&mut *tx)
+                    .await?;
+                done.push(Err(e));
+            }
+        }
+        sqlx::query("RELEASE SAVEPOINT batch")
+            .execute(&mut *tx)
             .await?;
-        done.push((a.outcomes, a.events, a.rows, a.index_pending));
     }
     tx.commit().await?;
     Ok(done)

@@ -306,14 +306,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    InstanceId::new(r.try_get::<String, _>("instance_id")?),
-                    r.try_get::<String, _>("doctype")?,
-                ))
-            })
-            .collect()
+        crate::instance_pairs(&rows, "doctype")
     }
 
     /// Indexes at most `max_docs` more documents for the doctype's pending

@@ -20,6 +20,7 @@ mod write;
 pub use builder::IndexBuilder;
 pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
+pub use group::GroupStats;
 pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
 pub use local::LocalDoc;
 pub use read::{AllDocsQuery, DocHead, RevRow};

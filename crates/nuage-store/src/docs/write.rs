@@ -330,8 +330,12 @@ impl Store {
                 .iter()
                 .filter_map(|r| r.body.as_deref().map(usage::stored_size))
                 .sum();
-            let freed = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
+            let pruned = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
+            let freed = pruned.freed;
             usage::check_quota(&mut *tx, inst, locked.quota, added - freed).await?;
+            if pruned.held_blobs {
+                crate::blob_sweeps::note_sweep_on(&mut *tx, inst).await?;
+            }
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
             delete_stemmed(&mut *tx, inst, doctype, &stemmed, &rerooted).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
@@ -462,26 +466,43 @@ async fn insert_revs(
     Ok(())
 }
 
-/// Drops the bodies of revisions that are no longer leaves; returns the
-/// storage that frees.
+/// What dropping bodies freed.
+struct Pruned {
+    /// Storage counted by the quota.
+    freed: i64,
+    /// Did a dropped body list attachments (blobs that may now be garbage)?
+    held_blobs: bool,
+}
+
+/// Drops the bodies of revisions that are no longer leaves. (Stemming
+/// never drops a body: leaves are never stemmed.)
 async fn prune_bodies(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
     revs: &[(String, Rev)],
-) -> Result<i64> {
-    let mut freed = 0;
+) -> Result<Pruned> {
+    use crate::blob_sweeps::HOLDS_BLOB;
+    use sqlx::Row;
+    let mut pruned = Pruned {
+        freed: 0,
+        held_blobs: false,
+    };
     for chunk in revs.chunks(ROWS_PER_STATEMENT) {
         let (cond, binds) = super::pairs_condition(3, chunk);
-        let mut q = sqlx::query_scalar::<_, Option<i64>>(sql!(
-            "SELECT CAST(SUM(size) AS BIGINT) FROM revs WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
+        let mut q = sqlx::query(sql!(
+            "SELECT CAST(SUM(size) AS BIGINT) AS freed, \
+             CAST(SUM(CASE WHEN body LIKE {HOLDS_BLOB} THEN 1 ELSE 0 END) AS BIGINT) AS with_blobs \
+             FROM revs WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
         ))
         .bind(inst.as_str())
         .bind(doctype);
         for b in &binds {
             q = q.bind(b.as_str());
         }
-        freed += q.fetch_one(&mut *tx).await?.unwrap_or(0);
+        let row = q.fetch_one(&mut *tx).await?;
+        pruned.freed += row.try_get::<Option<i64>, _>("freed")?.unwrap_or(0);
+        pruned.held_blobs |= row.try_get::<Option<i64>, _>("with_blobs")?.unwrap_or(0) > 0;
         let mut q = sqlx::query(sql!(
             "UPDATE revs SET body = NULL, size = 0 WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
         ))
@@ -492,7 +513,7 @@ async fn prune_bodies(
         }
         q.execute(&mut *tx).await?;
     }
-    Ok(freed)
+    Ok(pruned)
 }
 
 /// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`)

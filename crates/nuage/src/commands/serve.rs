@@ -55,6 +55,8 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     // Finishes removals left to it by the admin API, by a crash or by
     // another process.
     let remover = nuage_docs::Remover::start(docs.clone());
+    // Deletes blobs no revision references any more.
+    let collector = nuage_docs::BlobCollector::start(docs.clone());
     let state = AppState::new(auth.clone(), docs, web, metrics);
     println!("nuage: listening on http://{public_addr}");
     println!("nuage: admin API on http://{admin_addr}");
@@ -73,6 +75,7 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
     nuage_web::serve(state, public, Some(admin), shutdown_signal()).await?;
     builder.shutdown().await;
     remover.shutdown().await;
+    collector.shutdown().await;
     for task in tasks {
         task.shutdown().await;
     }

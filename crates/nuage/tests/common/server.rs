@@ -146,6 +146,19 @@ impl Server {
     }
 
     /// What the server printed so far, for failure messages.
+    /// The server process's peak resident memory so far (`VmHWM`), in
+    /// bytes (Linux).
+    pub fn peak_memory(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id()))
+            .expect("read the server's /proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc status");
+        kb * 1024
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }

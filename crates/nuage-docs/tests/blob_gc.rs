@@ -1,0 +1,121 @@
+//! Blobs no revision references any more are collected, so an instance's
+//! disk holds what its quota counts: replaced attachments, attachments of
+//! deleted documents and of deleted doctypes go, the ones kept stay, and a
+//! blob stored within the grace stays until the grace has passed. On both
+//! engines.
+
+use nuage_blob::Blobs;
+use nuage_core::revs::Rev;
+use nuage_core::{Access, InstanceId, Permissions, Subject};
+use nuage_docs::{BLOB_GRACE, Docs};
+use nuage_store::NewInstance;
+use nuage_store::testing::TestDb;
+use serde_json::json;
+use std::time::{Duration, SystemTime};
+
+const PHOTOS: &str = "com.example.photos";
+const NOTES: &str = "com.example.notes";
+const QUOTA: i64 = 200_000;
+
+fn owner() -> Access {
+    Access {
+        subject: Subject::CliToken,
+        permissions: Permissions::Owner,
+    }
+}
+
+fn content(i: usize, len: usize) -> Vec<u8> {
+    format!("{i:08}").bytes().cycle().take(len).collect()
+}
+
+async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.open().await;
+    let blobs = Blobs::new(dir.path());
+    let docs = Docs::new(store.clone(), blobs.clone());
+    let inst: InstanceId = store
+        .create_instance(NewInstance {
+            domain: "small.test".into(),
+            quota_bytes: Some(QUOTA),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let access = owner();
+    let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+    // One photo replaced 20 times (each fits the quota alone, all of them
+    // would not), one kept, one deleted, and a doctype deleted.
+    let mut rev: Option<Rev> = None;
+    for i in 0..20 {
+        let (_, r) = photos
+            .put_attachment(
+                "cat",
+                "cat.jpg",
+                rev.take(),
+                "image/jpeg",
+                content(i, 50_000),
+            )
+            .await
+            .unwrap();
+        rev = Some(r);
+    }
+    photos
+        .put_attachment("dog", "dog.jpg", None, "image/jpeg", content(100, 10_000))
+        .await
+        .unwrap();
+    let (_, gone) = photos
+        .put_attachment("gone", "x.jpg", None, "image/jpeg", content(101, 10_000))
+        .await
+        .unwrap();
+    photos
+        .put("gone", json!({"_deleted": true}), Some(gone), true)
+        .await
+        .unwrap();
+    let notes = docs.db(&inst, &access, NOTES).unwrap();
+    notes
+        .put_attachment("n", "n.txt", None, "text/plain", content(102, 10_000))
+        .await
+        .unwrap();
+    notes.delete().await.unwrap();
+    assert_eq!(blobs.count(&inst).await.unwrap(), 23);
+
+    // Within the grace nothing goes: a write may be about to reference it.
+    let now = SystemTime::now();
+    let early = docs.collect_blobs(&inst, now).await.unwrap();
+    assert_eq!((early.deleted, early.young), (0, true));
+    assert_eq!(docs.collect_noted_blobs(now).await.unwrap(), 0);
+    assert_eq!(
+        store.blob_sweeps_due(10).await.unwrap().len(),
+        1,
+        "the note stays"
+    );
+
+    // After it, every blob no revision references goes: the last cat and
+    // the dog are left.
+    let later = now + BLOB_GRACE + Duration::from_secs(1);
+    assert_eq!(docs.collect_noted_blobs(later).await.unwrap(), 21);
+    assert_eq!(blobs.count(&inst).await.unwrap(), 2);
+    assert_eq!(store.referenced_blobs(&inst).await.unwrap().len(), 2);
+    assert!(store.blob_sweeps_due(10).await.unwrap().is_empty(), "swept");
+    let cat = photos.get_attachment("cat", "cat.jpg", None).await.unwrap();
+    assert_eq!(cat.data, content(19, 50_000));
+
+    // What the instance keeps (60 kB) leaves room for 100 kB more, not 150.
+    let refused = photos
+        .put_attachment("big", "b.jpg", None, "image/jpeg", content(200, 150_000))
+        .await;
+    assert!(
+        matches!(refused, Err(nuage_docs::DocError::QuotaExceeded { .. })),
+        "{:?}",
+        refused.err()
+    );
+    photos
+        .put_attachment("big", "b.jpg", None, "image/jpeg", content(200, 100_000))
+        .await
+        .unwrap();
+    // The refused content was never stored.
+    assert_eq!(blobs.count(&inst).await.unwrap(), 3);
+}
+
+nuage_store::on_both_engines!(replaced_and_deleted_attachments_are_collected);

@@ -54,7 +54,11 @@ struct Found {
     last: Option<(Vec<Value>, String)>,
     keys_examined: usize,
     docs_examined: usize,
-    /// Rows read, readable or not, against [`MAX_FIND_EXAMINED`].
+    /// Rows read that the caller may read, against [`MAX_FIND_EXAMINED`].
+    /// Rows it may not read are not counted: the refusal must not depend
+    /// on documents outside its permission, or its arrival would tell
+    /// that they exist. What a limited caller makes the server read past
+    /// them is bounded by the query's time budget instead.
     read: usize,
 }
 
@@ -348,11 +352,11 @@ impl Db<'_> {
                         if start.as_deref() == Some(h.id.as_str()) || h.id.starts_with("_design/") {
                             continue;
                         }
-                        found.read_one()?;
                         let doc = find_doc(h);
                         if hidden(&h.id, &doc) {
                             continue;
                         }
+                        found.read_one()?;
                         if keep(&mut found, Vec::new(), &h.id, doc) {
                             return Ok(found);
                         }
@@ -393,11 +397,11 @@ impl Db<'_> {
                             .await?;
                         let full = rows.len() == page;
                         for row in &rows {
-                            found.read_one()?;
                             let doc = find_doc(&row.head);
                             if hidden(&row.head.id, &doc) {
                                 continue;
                             }
+                            found.read_one()?;
                             found.keys_examined += 1;
                             let Some(key) = index.key_of(&doc) else {
                                 continue;
@@ -434,7 +438,6 @@ impl Db<'_> {
                 // not the doctype.
                 let limited = !self.sees_all(Verb::Get);
                 let mut docs: Vec<Value> = Vec::new();
-                let mut readable = 0;
                 let mut read = Found::default();
                 let mut after: Option<String> = None;
                 loop {
@@ -449,12 +452,11 @@ impl Db<'_> {
                         .all_docs(self.inst, self.doctype, &q)
                         .await?;
                     for h in &page {
-                        read.read_one()?;
                         let d = find_doc(h);
                         if limited && self.check_doc(Verb::Get, &h.id, Some(&d)).is_err() {
                             continue;
                         }
-                        readable += 1;
+                        read.read_one()?;
                         if request.selector.matches(&d) {
                             docs.push(d);
                         }
@@ -465,7 +467,7 @@ impl Db<'_> {
                     }
                 }
                 let result = find_in_memory(&docs, &indexes, &request)?;
-                (result.docs, result.bookmark, 0, readable)
+                (result.docs, result.bookmark, 0, read.read)
             }
             _ => {
                 let found = self.scan(&request, &plan, &source).await?;

@@ -27,6 +27,7 @@ pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MA
 pub use bulk::{BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};
+pub use find::MAX_FIND_EXAMINED;
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};

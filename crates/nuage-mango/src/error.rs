@@ -86,7 +86,7 @@ pub enum MangoError {
     /// A `_find` read more rows than one request may without filling its
     /// page (nuage's bound; CouchDB has none).
     #[error(
-        "This query examined more than {0} documents without filling its page; create an index on the selector's fields (POST _index) or narrow the selector. A partial answer is not given, since clients take a short page for the end of the results."
+        "This query examined more than {0} documents that this credential may read without filling its page; create an index on the selector's fields (POST _index) or narrow the selector. A partial answer is not given, since clients take a short page for the end of the results."
     )]
     TooManyExamined(usize),
     /// An index definition beyond the bounds of `index.rs`.

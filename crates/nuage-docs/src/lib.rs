@@ -42,12 +42,18 @@ use nuage_store::Store;
 
 /// CouchDB's default `max_document_size`.
 pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+/// How long one `_find` may read rows before it is refused (CouchDB's
+/// default `fabric` request timeout is of the same order).
+pub const DEFAULT_FIND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Docs {
     pub(crate) store: Store,
     pub(crate) blobs: Blobs,
     pub max_doc_bytes: usize,
+    /// The time one `_find` may take ([`DEFAULT_FIND_BUDGET`]); tests set
+    /// it to zero to see the refusal without waiting.
+    pub find_budget: std::time::Duration,
 }
 
 impl Docs {
@@ -56,6 +62,7 @@ impl Docs {
             store,
             blobs,
             max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
+            find_budget: DEFAULT_FIND_BUDGET,
         }
     }
 

@@ -41,7 +41,7 @@ pub use app_passwords::AppPasswordRow;
 pub use connect::Engine;
 pub use docs::{
     AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, IndexBuild,
-    IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
+    IndexBuilder, IndexScan, LocalDoc, LocalKey, RevRow, Usage, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

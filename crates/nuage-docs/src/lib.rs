@@ -173,6 +173,15 @@ impl Db<'_> {
             && (verb == Verb::Get || self.check_doc(verb, id, Some(&body)).is_err())
     }
 
+    /// [`Db::hides`] for a document as the `docs` table holds it: a deleted
+    /// one is judged by the revision its deletion removed
+    /// (`DocHead::judged_body`), so a reader limited by a selector learns
+    /// of the deletion of a document it could read, and of no other.
+    pub(crate) fn hides_head(&self, verb: Verb, head: &nuage_store::DocHead) -> bool {
+        !self.sees_all(Verb::Get)
+            && self.hides(verb, &head.id, &render::parse_body(head.judged_body()))
+    }
+
     /// May the caller read every document of the doctype (no filtering)?
     pub fn reads_everything(&self) -> bool {
         self.sees_all(Verb::Get)

@@ -3,12 +3,12 @@
 //! set to zero here, so the refusal comes at the first row read, at once,
 //! on both engines; rows outside a limited permission count against it.
 
-use nuage_blob::Blobs;
-use nuage_core::scope::parse_scope;
-use nuage_core::{Access, Permissions, Subject};
-use nuage_docs::{DocError, Docs};
+mod common;
+
+use common::{cloud, holding};
+use nuage_core::Subject;
+use nuage_docs::DocError;
 use nuage_mango::MangoError;
-use nuage_store::Store;
 use nuage_store::testing::TestDb;
 use serde_json::json;
 use std::time::Duration;
@@ -16,15 +16,8 @@ use std::time::Duration;
 const NOTES: &str = "io.example.notes";
 
 async fn a_find_past_its_time_budget_is_refused_with_what_to_do(db: &TestDb) {
-    let store: Store = db.open().await;
-    let inst = store.test_instance("a.test").await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut docs = Docs::new(store, Blobs::new(dir.path()));
-    let owner = Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::Owner,
-    };
-    let d = docs.db(&inst, &owner, NOTES).unwrap();
+    let mut c = cloud(db).await;
+    let d = c.docs.db(&c.inst, &c.owner, NOTES).unwrap();
     let notes = (0..3)
         .map(|i| json!({"_id": format!("n{i}"), "owner": "bob", "n": i}))
         .collect();
@@ -46,14 +39,11 @@ async fn a_find_past_its_time_budget_is_refused_with_what_to_do(db: &TestDb) {
             3
         );
     }
-    docs.find_budget = Duration::ZERO;
-    let alice = Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::List(parse_scope("io.example.notes:GET:alice:owner").unwrap()),
-    };
+    c.docs.find_budget = Duration::ZERO;
+    let alice = holding(Subject::CliToken, "io.example.notes:GET:alice:owner");
     // The owner, and a reader who may read none of the rows read.
-    for who in [&owner, &alice] {
-        let d = docs.db(&inst, who, NOTES).unwrap();
+    for who in [&c.owner, &alice] {
+        let d = c.docs.db(&c.inst, who, NOTES).unwrap();
         for q in &queries {
             let refused = d.find(q.clone()).await.unwrap_err();
             assert_eq!(refused, DocError::Query(MangoError::Timeout(0)), "{q}");

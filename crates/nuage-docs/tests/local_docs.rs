@@ -4,42 +4,25 @@
 //! owner's checkpoint is the one about a checkpoint never written. On both
 //! engines.
 
-use nuage_blob::Blobs;
-use nuage_core::scope::parse_scope;
-use nuage_core::{Access, Permissions, Subject};
-use nuage_docs::{DocError, DocResult, Docs};
-use nuage_store::Store;
+mod common;
+
+use common::{cloud, holding, seen};
+use nuage_core::{Access, Subject};
+use nuage_docs::DocError;
 use nuage_store::testing::TestDb;
 use serde_json::{Value, json};
 
 const NOTES: &str = "io.example.notes";
 
 fn access(scope: &str) -> Access {
-    Access {
-        subject: Subject::OAuthClient {
-            client_id: "replicator".into(),
-        },
-        permissions: Permissions::List(parse_scope(scope).unwrap()),
-    }
-}
-
-fn seen<T: std::fmt::Debug>(r: &DocResult<T>) -> String {
-    match r {
-        Ok(v) => format!("ok {v:?}"),
-        Err(e) => format!("error {e:?}"),
-    }
+    let client_id = "replicator".into();
+    holding(Subject::OAuthClient { client_id }, scope)
 }
 
 async fn limited_callers_never_touch_the_owners_checkpoint(db: &TestDb) {
-    let store: Store = db.open().await;
-    let inst = store.test_instance("a.test").await;
-    let dir = tempfile::tempdir().unwrap();
-    let docs = Docs::new(store, Blobs::new(dir.path()));
-    let owner = Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::Owner,
-    };
-    let o = docs.db(&inst, &owner, NOTES).unwrap();
+    let c = cloud(db).await;
+    let (docs, inst) = (&c.docs, &c.inst);
+    let o = docs.db(inst, &c.owner, NOTES).unwrap();
     let checkpoint = json!({"last_seq": 42});
     assert_eq!(
         o.put_local("cp", checkpoint.clone(), None).await.unwrap(),
@@ -51,7 +34,7 @@ async fn limited_callers_never_touch_the_owners_checkpoint(db: &TestDb) {
     // A token limited to GET on two ids, and a read-only one.
     for scope in ["io.example.notes:GET:n1,n2", "io.example.notes:GET"] {
         let a = access(scope);
-        let d = docs.db(&inst, &a, NOTES).unwrap();
+        let d = docs.db(inst, &a, NOTES).unwrap();
         // Reading, deleting or updating the owner's checkpoint answers as
         // for one never written.
         assert_eq!(
@@ -101,21 +84,21 @@ async fn limited_callers_never_touch_the_owners_checkpoint(db: &TestDb) {
 
     // Another limited credential does not see the first one's documents.
     let first = access("io.example.notes:GET");
-    let d = docs.db(&inst, &first, NOTES).unwrap();
+    let d = docs.db(inst, &first, NOTES).unwrap();
     d.put_local("theirs", json!({"a": 1}), None).await.unwrap();
     let other = access("io.example.notes:GET:n1");
-    let e = docs.db(&inst, &other, NOTES).unwrap();
+    let e = docs.db(inst, &other, NOTES).unwrap();
     assert_eq!(e.get_local("theirs").await, Err(DocError::missing()));
     assert_eq!(o.get_local("theirs").await, Err(DocError::missing()));
     // The same credential again (its OAuth client, a refreshed token)
     // finds it.
     let again = access("io.example.notes:GET");
-    let d = docs.db(&inst, &again, NOTES).unwrap();
+    let d = docs.db(inst, &again, NOTES).unwrap();
     assert_eq!(d.get_local("theirs").await.unwrap()["a"], 1);
 
     // A caller who may write the whole doctype is the owner here.
     let writer = access("io.example.notes:GET,PUT,POST,DELETE");
-    let w = docs.db(&inst, &writer, NOTES).unwrap();
+    let w = docs.db(inst, &writer, NOTES).unwrap();
     let got: Value = w.get_local("cp").await.unwrap();
     assert_eq!(got, before);
     w.delete_local("cp", Some("0-1".into())).await.unwrap();

@@ -162,6 +162,53 @@ impl Permission {
     }
 }
 
+/// Scope values of at most this many bytes see deletions (see
+/// [`deletion_projection`]).
+pub const MAX_KEPT_VALUE_BYTES: usize = 256;
+
+/// What a deletion keeps of the revision it deleted (its last live one),
+/// so that a permission limited by a selector judges the tombstone as it
+/// judged that revision: a reader who saw a document learns it was
+/// deleted, and a writer who may change it may delete it.
+///
+/// Law: for every permission whose values are at most
+/// [`MAX_KEPT_VALUE_BYTES`] long, a document is covered when judged by
+/// `deletion_projection(body)` exactly when it is covered judged by `body`.
+/// It holds because a scope value never contains whitespace, `,` or `:`
+/// (the scope syntax splits on them): every string that could equal one is
+/// kept, every other becomes `" "`, which equals none, and numbers,
+/// booleans, null and the shape of objects and arrays are kept (an object
+/// or array whose text a value could equal has only kept members). What a
+/// deletion keeps is thus short single-word strings, numbers and the
+/// document's shape — not its text, nor `_attachments`.
+pub fn deletion_projection(body: &Value) -> Value {
+    fn keep(v: &Value) -> Value {
+        match v {
+            Value::String(s)
+                if s.len() <= MAX_KEPT_VALUE_BYTES
+                    && !s.contains(|c: char| c == ',' || c == ':' || c.is_whitespace()) =>
+            {
+                v.clone()
+            }
+            Value::String(_) => Value::String(" ".into()),
+            Value::Array(a) => Value::Array(a.iter().map(keep).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), keep(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    match body {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "_attachments")
+                .map(|(k, v)| (k.clone(), keep(v)))
+                .collect(),
+        ),
+        other => keep(other),
+    }
+}
+
 fn json_pointer(dotted: &str) -> String {
     let mut p = String::with_capacity(dotted.len() + 1);
     for part in dotted.split('.') {
@@ -379,6 +426,45 @@ mod tests {
         );
         let both = access("io.nuage.files:GET:abc io.nuage.files:GET:dir1:dir_id");
         assert!(!both.refused_by_id("io.nuage.files", Verb::Get, "xyz"));
+    }
+
+    #[test]
+    fn a_deletion_keeps_what_every_selector_can_match() {
+        let body = json!({
+            "owner": "alice", "dir": {"id": "d1"}, "n": 3, "ok": true, "tags": ["a", "b c"],
+            "title": "a long title with spaces", "key": "x:y", "_attachments": {"f": {"digest": "md5-x"}}
+        });
+        let kept = deletion_projection(&body);
+        assert_eq!(
+            kept,
+            json!({"owner": "alice", "dir": {"id": "d1"}, "n": 3, "ok": true, "tags": ["a", " "],
+                   "title": " ", "key": " "})
+        );
+        // Judged by either, every selector answers the same.
+        for scope in [
+            "t:GET:alice:owner",
+            "t:GET:bob:owner",
+            "t:GET:d1:dir.id",
+            "t:GET:3:n",
+            "t:GET:true:ok",
+            "t:GET:a:tags.0",
+            "t:GET:b:tags.1",
+            "t:GET:x:key",
+        ] {
+            let a = access(scope);
+            let judge = |b: &Value| {
+                a.check(
+                    "t",
+                    Verb::Get,
+                    Target::Doc {
+                        id: "x",
+                        body: Some(b),
+                    },
+                )
+                .is_ok()
+            };
+            assert_eq!(judge(&kept), judge(&body), "{scope}");
+        }
     }
 
     #[test]

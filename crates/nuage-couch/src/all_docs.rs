@@ -12,7 +12,7 @@
 //! way).
 
 use super::query::Params;
-use super::{DataBody, Scope, couch_error, couch_response, json_body};
+use super::{DataBody, Scope, batch, couch_error, couch_response};
 use crate::Recheck;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, StatusCode};
@@ -43,22 +43,18 @@ pub async fn get(s: Scope, headers: HeaderMap) -> Response {
 /// POST: options may come in the body as well as the query string.
 pub async fn post(s: Scope, headers: HeaderMap, DataBody(bytes): DataBody) -> Response {
     let mut q = s.query.0.clone();
-    let body = match json_body(&bytes) {
-        Ok(Value::Object(m)) => m,
-        Ok(_) => return couch_error(&DocError::bad_request("the body must be a JSON object")),
+    // `keys` are counted while the body is parsed, and at most
+    // MAX_ALL_DOCS_KEYS of them kept.
+    let (keys, options) = match batch::all_docs(&bytes, nuage_docs::MAX_ALL_DOCS_KEYS) {
+        Ok(read) => read,
         Err(e) => return couch_error(&e),
     };
-    let mut keys = None;
-    for (k, v) in body {
-        if k == "keys" {
-            keys = Some(v);
-        } else {
-            // Query parameters are JSON-encoded: a value's JSON text is
-            // exactly what the query string would carry.
-            q.insert(k, v.to_string());
-        }
+    for (k, v) in options {
+        // Query parameters are JSON-encoded: a value's JSON text is
+        // exactly what the query string would carry.
+        q.insert(k, v.to_string());
     }
-    all_docs(s, &headers, &Params(q), keys).await
+    all_docs(s, &headers, &Params(q), keys.map(Value::Array)).await
 }
 
 fn parse(p: &Params, body_keys: Option<Value>) -> Result<AllDocsRequest, DocError> {

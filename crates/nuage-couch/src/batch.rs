@@ -1,8 +1,9 @@
 //! Batch bodies read with their bound applied while they are parsed:
-//! `_bulk_docs`, `_bulk_get` and `_revs_diff` keep at most their limit of
-//! entries as JSON values and only count the rest, so a body of millions
-//! of `{}` costs one pass over its bytes, not millions of allocated
-//! values before a 413. Pure: bytes in, values or a `DocError` out.
+//! `_bulk_docs`, `_bulk_get`, `_revs_diff` and the `keys` of `_all_docs`
+//! keep at most their limit of entries as JSON values and only count the
+//! rest, so a body of millions of `{}` costs one pass over its bytes, not
+//! millions of allocated values before a 413. Pure: bytes in, values or a
+//! `DocError` out.
 
 use std::fmt;
 
@@ -51,11 +52,29 @@ impl<'de> Visitor<'de> for Bounded {
 }
 
 /// The members of a batch body: `list` read through [`Bounded`], the
-/// other named members as values, the rest skipped.
+/// `others` as values, the rest skipped.
 struct Body<'a> {
     list: &'a str,
     keep: usize,
-    others: &'a [&'a str],
+    others: Others<'a>,
+}
+
+/// Which members besides the list a body keeps.
+#[derive(Clone, Copy)]
+enum Others<'a> {
+    Named(&'a [&'a str]),
+    /// Every one (`_all_docs` options, which the query string may carry
+    /// as well).
+    All,
+}
+
+impl Others<'_> {
+    fn keeps(self, key: &str) -> bool {
+        match self {
+            Others::Named(names) => names.contains(&key),
+            Others::All => true,
+        }
+    }
 }
 
 struct Read {
@@ -83,7 +102,7 @@ impl<'de> Visitor<'de> for Body<'_> {
         while let Some(key) = map.next_key::<String>()? {
             if key == self.list {
                 read.list = Some(map.next_value_seed(Bounded { keep: self.keep })?);
-            } else if self.others.contains(&key.as_str()) {
+            } else if self.others.keeps(&key) {
                 read.others.insert(key, map.next_value()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -107,6 +126,34 @@ fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::V
     Ok(v)
 }
 
+/// A body's list, if it has one, and the other members it keeps.
+pub type ListAndOthers = (Option<Vec<Value>>, Map<String, Value>);
+
+/// The list `body.list` of a batch body (`None` when absent), at most
+/// `limit` entries, and the `others` it keeps.
+fn list_of(
+    bytes: &[u8],
+    body: Body<'_>,
+    what: Batch,
+    not_array: &str,
+) -> Result<ListAndOthers, DocError> {
+    let limit = body.keep;
+    let read = parse(bytes, body).map_err(|e| match e {
+        DocError::Invalid(r) if r.contains("expected an array") => DocError::bad_request(not_array),
+        e => e,
+    })?;
+    if let Some(list) = &read.list
+        && list.seen > limit
+    {
+        return Err(DocError::TooMany {
+            what,
+            limit,
+            got: list.seen,
+        });
+    }
+    Ok((read.list.map(|l| l.values), read.others))
+}
+
 /// The `docs` of a batch body, at most `limit` of them, and `others`.
 fn docs_of(
     bytes: &[u8],
@@ -115,28 +162,25 @@ fn docs_of(
     others: &[&str],
     missing: &str,
 ) -> Result<(Vec<Value>, Map<String, Value>), DocError> {
-    let read = parse(
-        bytes,
-        Body {
-            list: "docs",
-            keep: limit,
-            others,
-        },
-    )
-    .map_err(|e| match e {
-        // A `docs` that is not an array reads as a missing one.
-        DocError::Invalid(r) if r.contains("expected an array") => DocError::bad_request(missing),
-        e => e,
-    })?;
-    let docs = read.list.ok_or_else(|| DocError::bad_request(missing))?;
-    if docs.seen > limit {
-        return Err(DocError::TooMany {
-            what,
-            limit,
-            got: docs.seen,
-        });
-    }
-    Ok((docs.values, read.others))
+    let body = Body {
+        list: "docs",
+        keep: limit,
+        others: Others::Named(others),
+    };
+    // A `docs` that is not an array reads as a missing one.
+    let (docs, others) = list_of(bytes, body, what, missing)?;
+    Ok((docs.ok_or_else(|| DocError::bad_request(missing))?, others))
+}
+
+/// A `POST _all_docs` body: its `keys` (at most `limit`) if given, and its
+/// other members, the options.
+pub fn all_docs(bytes: &[u8], limit: usize) -> Result<ListAndOthers, DocError> {
+    let body = Body {
+        list: "keys",
+        keep: limit,
+        others: Others::All,
+    };
+    list_of(bytes, body, Batch::AllDocsKeys, "`keys` must be an array")
 }
 
 /// `_bulk_docs`: the documents (at most `limit`) and `new_edits`.
@@ -290,6 +334,38 @@ mod tests {
             matches!(bulk_docs(br#"{"docs":[1]"#, 2), Err(DocError::Invalid(r)) if r.contains("JSON"))
         );
         assert!(matches!(bulk_docs(b"[]", 2), Err(DocError::Invalid(_))));
+    }
+
+    #[test]
+    fn all_docs_keeps_at_most_its_limit_of_keys() {
+        let keys = |n: usize| {
+            format!(
+                "{{\"limit\":2,\"keys\":[{}],\"include_docs\":true}}",
+                vec!["\"k\""; n].join(",")
+            )
+        };
+        let (kept, others) = all_docs(keys(3).as_bytes(), 3).unwrap();
+        assert_eq!(kept.map(|k| k.len()), Some(3));
+        assert_eq!(others.len(), 2, "{others:?}");
+        // Past the limit, the rest is only counted: at most `limit` values
+        // exist at any time (`Bounded` stops keeping at `keep`).
+        match all_docs(keys(1_000_000).as_bytes(), 3).unwrap_err() {
+            DocError::TooMany { what, limit, got } => {
+                assert_eq!((what, limit, got), (Batch::AllDocsKeys, 3, 1_000_000));
+            }
+            e => panic!("{e:?}"),
+        }
+        let kept = Bounded { keep: 3 }
+            .deserialize(&mut serde_json::Deserializer::from_str(&format!(
+                "[{}]",
+                vec!["\"k\""; 1000].join(",")
+            )))
+            .unwrap();
+        assert_eq!((kept.values.len(), kept.seen), (3, 1000));
+        assert_eq!(all_docs(b"{}", 3).unwrap().0, None);
+        assert!(
+            matches!(all_docs(br#"{"keys":{}}"#, 3), Err(DocError::Invalid(r)) if r.contains("`keys` must be an array"))
+        );
     }
 
     #[test]

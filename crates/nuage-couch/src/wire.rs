@@ -77,3 +77,16 @@ pub fn write_row(r: nuage_docs::WriteResult) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_find_out_of_time_is_couchdbs_timeout() {
+        // chttpd `error_info(timeout)`: 500 `timeout`.
+        let e = CouchError::from(DocError::Query(nuage_mango::MangoError::Timeout(10)));
+        assert_eq!((e.status, e.error.as_str()), (500, "timeout"));
+        assert!(e.reason.contains("narrow the selector"), "{}", e.reason);
+    }
+}

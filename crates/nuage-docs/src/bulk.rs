@@ -56,8 +56,12 @@ impl Db<'_> {
                 .await?;
             trees.retain(|id, _| {
                 heads.get(id).is_some_and(|h| {
-                    self.check_doc(Verb::Get, id, Some(&Value::Object(parse_body(&h.body))))
-                        .is_ok()
+                    self.check_doc(
+                        Verb::Get,
+                        id,
+                        Some(&Value::Object(parse_body(h.judged_body()))),
+                    )
+                    .is_ok()
                 })
             });
         }

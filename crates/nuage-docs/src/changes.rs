@@ -125,9 +125,16 @@ impl Db<'_> {
             }
             let body = c.body.as_deref().map(parse_body);
             let body_value = body.clone().map(Value::Object);
+            // A deletion is seen by whoever could read what it deleted.
             if limited
                 && self
-                    .check_doc(Verb::Get, &c.id, body_value.as_ref())
+                    .check_doc(
+                        Verb::Get,
+                        &c.id,
+                        c.judged_body()
+                            .map(|b| Value::Object(parse_body(b)))
+                            .as_ref(),
+                    )
                     .is_err()
             {
                 continue;

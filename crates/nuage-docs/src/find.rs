@@ -9,6 +9,12 @@
 //! page: the work follows the rows returned, not the doctype's size. Until
 //! a new index is built, the query scans (correct, slower), and says so in
 //! `_explain`.
+//!
+//! Every `_find` is bounded twice: by the rows it reads that the caller may
+//! read ([`MAX_FIND_EXAMINED`]), and by time (`Docs::find_budget`), checked
+//! at every row read, readable or not. The first bound never depends on
+//! documents outside a limited permission; the second bounds what such a
+//! caller makes the server read past them.
 
 use crate::Db;
 use crate::attachments::BLOB_KEY;
@@ -23,7 +29,7 @@ use nuage_mango::{
 use nuage_store::{AllDocsQuery, DocHead, IndexScan};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Rows read per page of a scan, at first and at most.
 const FIRST_PAGE: usize = 25;
@@ -48,17 +54,44 @@ enum Source<'i> {
 }
 
 /// What a scan found.
-#[derive(Default)]
 struct Found {
     docs: Vec<Value>,
     last: Option<(Vec<Value>, String)>,
     keys_examined: usize,
     docs_examined: usize,
-    /// Rows read, readable or not, against [`MAX_FIND_EXAMINED`].
+    /// Rows read that the caller may read, against [`MAX_FIND_EXAMINED`].
+    /// Rows it may not read are not counted: the refusal must not depend
+    /// on documents outside its permission, or its arrival would tell
+    /// that they exist. What a limited caller makes the server read past
+    /// them is bounded by the query's time budget instead.
     read: usize,
+    /// When the query's time budget runs out.
+    deadline: Instant,
+    budget: Duration,
 }
 
 impl Found {
+    fn new(budget: Duration) -> Found {
+        Found {
+            docs: Vec::new(),
+            last: None,
+            keys_examined: 0,
+            docs_examined: 0,
+            read: 0,
+            deadline: Instant::now() + budget,
+            budget,
+        }
+    }
+
+    /// Refuses the query once its time budget is spent: called for every
+    /// row read, before knowing whether the caller may read it.
+    fn in_time(&self) -> DocResult<()> {
+        if Instant::now() >= self.deadline {
+            return Err(nuage_mango::MangoError::Timeout(self.budget.as_secs()).into());
+        }
+        Ok(())
+    }
+
     fn read_one(&mut self) -> DocResult<()> {
         self.read += 1;
         if self.read > MAX_FIND_EXAMINED {
@@ -288,7 +321,7 @@ impl Db<'_> {
         let descending = plan.direction == Direction::Desc;
         let limit = usize::try_from(request.limit).unwrap_or(usize::MAX);
         let mut skip = usize::try_from(request.skip).unwrap_or(usize::MAX);
-        let mut found = Found::default();
+        let mut found = Found::new(self.docs.find_budget);
         if limit == 0 {
             return Ok(found);
         }
@@ -348,11 +381,12 @@ impl Db<'_> {
                         if start.as_deref() == Some(h.id.as_str()) || h.id.starts_with("_design/") {
                             continue;
                         }
-                        found.read_one()?;
+                        found.in_time()?;
                         let doc = find_doc(h);
                         if hidden(&h.id, &doc) {
                             continue;
                         }
+                        found.read_one()?;
                         if keep(&mut found, Vec::new(), &h.id, doc) {
                             return Ok(found);
                         }
@@ -393,11 +427,12 @@ impl Db<'_> {
                             .await?;
                         let full = rows.len() == page;
                         for row in &rows {
-                            found.read_one()?;
+                            found.in_time()?;
                             let doc = find_doc(&row.head);
                             if hidden(&row.head.id, &doc) {
                                 continue;
                             }
+                            found.read_one()?;
                             found.keys_examined += 1;
                             let Some(key) = index.key_of(&doc) else {
                                 continue;
@@ -434,8 +469,7 @@ impl Db<'_> {
                 // not the doctype.
                 let limited = !self.sees_all(Verb::Get);
                 let mut docs: Vec<Value> = Vec::new();
-                let mut readable = 0;
-                let mut read = Found::default();
+                let mut read = Found::new(self.docs.find_budget);
                 let mut after: Option<String> = None;
                 loop {
                     let q = AllDocsQuery {
@@ -449,12 +483,12 @@ impl Db<'_> {
                         .all_docs(self.inst, self.doctype, &q)
                         .await?;
                     for h in &page {
-                        read.read_one()?;
+                        read.in_time()?;
                         let d = find_doc(h);
                         if limited && self.check_doc(Verb::Get, &h.id, Some(&d)).is_err() {
                             continue;
                         }
-                        readable += 1;
+                        read.read_one()?;
                         if request.selector.matches(&d) {
                             docs.push(d);
                         }
@@ -465,7 +499,7 @@ impl Db<'_> {
                     }
                 }
                 let result = find_in_memory(&docs, &indexes, &request)?;
-                (result.docs, result.bookmark, 0, readable)
+                (result.docs, result.bookmark, 0, read.read)
             }
             _ => {
                 let found = self.scan(&request, &plan, &source).await?;

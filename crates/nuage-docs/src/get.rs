@@ -48,15 +48,15 @@ impl Db<'_> {
                 .doc_head(self.inst, self.doctype, id)
                 .await?
                 .ok_or_else(DocError::missing)?;
-            let body = parse_body(&head.body);
             // Outside the permission is missing, even when deleted: a
-            // tombstone outside it is a document outside it.
-            if self.hides(Verb::Get, id, &body) {
+            // tombstone is judged by the revision it deleted.
+            if self.hides_head(Verb::Get, &head) {
                 return Err(DocError::missing());
             }
             if head.deleted {
                 return Err(DocError::deleted());
             }
+            let body = parse_body(&head.body);
             let doc = render::document(
                 &self.docs.blobs,
                 self.inst,
@@ -98,7 +98,7 @@ impl Db<'_> {
             let visible = store
                 .doc_head(self.inst, self.doctype, id)
                 .await?
-                .is_some_and(|h| !self.hides(Verb::Get, id, &parse_body(&h.body)));
+                .is_some_and(|h| !self.hides_head(Verb::Get, &h));
             if !visible {
                 return Ok(RevTree::default());
             }
@@ -126,8 +126,11 @@ impl Db<'_> {
             return Ok(None);
         };
         let body = parse_body(&body);
-        // A revision the caller may not read is one it does not know.
-        if self.hides(Verb::Get, id, &body) {
+        // A revision the caller may not read is one it does not know. A
+        // tombstone without content shows nothing but that the document
+        // was deleted, which a caller shown this tree may know (the tree
+        // is empty unless it may read the document, `visible_tree`).
+        if self.hides(Verb::Get, id, &body) && !(node.deleted && body.is_empty()) {
             return Ok(None);
         }
         let doc = render::document(

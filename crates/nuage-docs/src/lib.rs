@@ -30,6 +30,7 @@ pub use blob_gc::{BLOB_GRACE, BlobCollector, CollectError, Collected};
 pub use bulk::{BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
 pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
 pub use error::{Batch, DocError, DocResult};
+pub use find::MAX_FIND_EXAMINED;
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
@@ -45,6 +46,9 @@ use nuage_store::Store;
 
 /// CouchDB's default `max_document_size`.
 pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+/// How long one `_find` may read rows before it is refused (CouchDB's
+/// default `fabric` request timeout is of the same order).
+pub const DEFAULT_FIND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Docs {
@@ -52,6 +56,9 @@ pub struct Docs {
     pub(crate) blobs: Blobs,
     pub max_doc_bytes: usize,
     share: Share,
+    /// The time one `_find` may take ([`DEFAULT_FIND_BUDGET`]); tests set
+    /// it to zero to see the refusal without waiting.
+    pub find_budget: std::time::Duration,
 }
 
 impl Docs {
@@ -61,6 +68,7 @@ impl Docs {
             blobs,
             max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
             share: Share::default(),
+            find_budget: DEFAULT_FIND_BUDGET,
         }
     }
 
@@ -175,6 +183,15 @@ impl Db<'_> {
         let body = serde_json::Value::Object(body.clone());
         self.check_doc(Verb::Get, id, Some(&body)).is_err()
             && (verb == Verb::Get || self.check_doc(verb, id, Some(&body)).is_err())
+    }
+
+    /// [`Db::hides`] for a document as the `docs` table holds it: a deleted
+    /// one is judged by the revision its deletion removed
+    /// (`DocHead::judged_body`), so a reader limited by a selector learns
+    /// of the deletion of a document it could read, and of no other.
+    pub(crate) fn hides_head(&self, verb: Verb, head: &nuage_store::DocHead) -> bool {
+        !self.sees_all(Verb::Get)
+            && self.hides(verb, &head.id, &render::parse_body(head.judged_body()))
     }
 
     /// May the caller read every document of the doctype (no filtering)?

@@ -38,11 +38,10 @@ impl Db<'_> {
                     .doc_head(self.inst, self.doctype, id)
                     .await?
                     .ok_or_else(DocError::missing)?;
-                let body = parse_body(&head.body);
-                if self.hides(verb, id, &body) {
+                if self.hides_head(verb, &head) {
                     return Err(DocError::missing());
                 }
-                Some((head.deleted, body))
+                Some((head.deleted, parse_body(&head.body)))
             }
         };
         match (rev, winner) {

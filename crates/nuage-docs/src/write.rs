@@ -307,12 +307,17 @@ impl Db<'_> {
             if self.sees_all(verb) {
                 continue;
             }
+            if inc.deleted {
+                self.check_deletion(verb, &id, head, &inc.body, new_edits)
+                    .map_err(fail)?;
+                continue;
+            }
             let new_body = Value::Object(inc.body.clone());
             self.check_doc(verb, &id, Some(&new_body)).map_err(fail)?;
             if let Some(h) = head {
                 // A limited permission must cover the document as it was
                 // too, or a write could move it out of someone else's reach.
-                let old = parse_body(&h.body);
+                let old = parse_body(h.judged_body());
                 if let Err(e) = self.check_doc(verb, &id, Some(&Value::Object(old.clone()))) {
                     // A document the caller may not even see is refused as
                     // an edit of a missing document is, whatever the
@@ -387,6 +392,34 @@ impl Db<'_> {
                 body: text,
             },
         })
+    }
+
+    /// May a limited caller make this deletion? A tombstone has no content
+    /// to judge: the caller must cover the document as it was, judged by
+    /// what the deletion removes (a deleted winner by what its own deletion
+    /// removed, `DocHead::judged_body`). A document it may not see is
+    /// refused as the deletion of a missing one is: a conflict (new_edits),
+    /// as is one that does not exist. A replicated deletion of a document
+    /// unknown here is judged by the body it carries.
+    fn check_deletion(
+        &self,
+        verb: Verb,
+        id: &str,
+        head: Option<&DocHead>,
+        carried: &Map<String, Value>,
+        new_edits: bool,
+    ) -> DocResult<()> {
+        let Some(h) = head else {
+            if new_edits {
+                return Err(DocError::conflict());
+            }
+            return self.check_doc(verb, id, Some(&Value::Object(carried.clone())));
+        };
+        let old = parse_body(h.judged_body());
+        match self.check_doc(verb, id, Some(&Value::Object(old.clone()))) {
+            Err(_) if new_edits && self.hides(verb, id, &old) => Err(DocError::conflict()),
+            other => other,
+        }
     }
 
     /// The `_attachments` of every revision of the document that still has

@@ -1,47 +1,27 @@
 //! `_all_docs` read page by page on both engines: how many store reads an
 //! answer costs, what each page holds, and what a limited caller is told.
 
-use nuage_blob::Blobs;
-use nuage_core::scope::parse_scope;
-use nuage_core::{Access, InstanceId, Permissions, Subject};
+mod common;
+
+use nuage_core::{Access, Subject};
 use nuage_docs::{
-    ALL_DOCS_PAGE, AllDocsCursor, AllDocsQuery, AllDocsRequest, Batch, DocError, Docs,
-    MAX_ALL_DOCS_KEYS, Meta,
+    ALL_DOCS_PAGE, AllDocsCursor, AllDocsQuery, AllDocsRequest, Batch, DocError, MAX_ALL_DOCS_KEYS,
+    Meta,
 };
-use nuage_store::Store;
 use nuage_store::testing::TestDb;
 use serde_json::{Value, json};
 
 const NOTES: &str = "com.example.notes";
 
-struct World {
-    docs: Docs,
-    inst: InstanceId,
-    owner: Access,
-    _blobs: tempfile::TempDir,
-}
+use common::Cloud as World;
 
 impl World {
     async fn new(db: &TestDb) -> World {
-        let store: Store = db.open().await;
-        let inst = store.test_instance("a.test").await;
-        let dir = tempfile::tempdir().unwrap();
-        World {
-            docs: Docs::new(store, Blobs::new(dir.path())),
-            inst,
-            owner: Access {
-                subject: Subject::CliToken,
-                permissions: Permissions::Owner,
-            },
-            _blobs: dir,
-        }
+        common::cloud(db).await
     }
 
     fn access(scope: &str) -> Access {
-        Access {
-            subject: Subject::CliToken,
-            permissions: Permissions::List(parse_scope(scope).unwrap()),
-        }
+        common::holding(Subject::CliToken, scope)
     }
 
     /// Notes `n00000` … with `{"n": i}`, written in batches.

@@ -360,7 +360,47 @@ async fn an_update_of_a_hidden_document_is_refused_as_one_of_a_missing_document(
     assert_eq!(n3["owner"], "bob");
 }
 
+/// The bound on the rows one `_find` reads counts the rows the caller may
+/// read: more than `MAX_FIND_EXAMINED` notes outside alice's permission
+/// answer as if they did not exist, on a scan and on an index alike.
+async fn the_find_bound_counts_only_rows_the_caller_may_read(db: &TestDb) {
+    let w = world(db).await;
+    let queries = [
+        json!({"selector": {"kind": "none"}}),
+        json!({"selector": {"owner": {"$gte": "a"}}, "use_index": ["ix2", "byowner"]}),
+    ];
+    let before: Vec<Value> = alice_answers(&w, &queries).await;
+    let o = w.docs.db(&w.inst, &w.owner, NOTES).unwrap();
+    let hidden = nuage_docs::MAX_FIND_EXAMINED + 1;
+    for start in (0..hidden).step_by(5_000) {
+        let batch: Vec<Value> = (start..hidden.min(start + 5_000))
+            .map(|i| json!({"_id": format!("bob{i:05}"), "owner": "bob"}))
+            .collect();
+        let written = o.bulk_docs(batch, true).await.unwrap();
+        assert!(written.iter().all(Result::is_ok));
+    }
+    let after = alice_answers(&w, &queries).await;
+    assert_eq!(after, before);
+    assert!(after.iter().all(|a| a.get("error").is_none()), "{after:?}");
+    // The owner, who may read them, is refused past the bound.
+    let all = find(&w, "io.example.notes:GET", queries[0].clone()).await;
+    assert!(
+        all["error"].as_str().unwrap().contains("TooManyExamined"),
+        "{all}"
+    );
+}
+
+/// Alice's answers to `queries`, in order.
+async fn alice_answers(w: &World, queries: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for q in queries {
+        out.push(find(w, ALICE_READS, q.clone()).await);
+    }
+    out
+}
+
 nuage_store::on_both_engines!(
+    the_find_bound_counts_only_rows_the_caller_may_read,
     find_counts_only_documents_the_caller_may_read,
     limited_readers_see_index_definitions_without_their_partial_filters,
     a_document_outside_a_selector_reads_as_missing_in_every_form,

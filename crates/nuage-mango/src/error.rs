@@ -86,9 +86,16 @@ pub enum MangoError {
     /// A `_find` read more rows than one request may without filling its
     /// page (nuage's bound; CouchDB has none).
     #[error(
-        "This query examined more than {0} documents without filling its page; create an index on the selector's fields (POST _index) or narrow the selector. A partial answer is not given, since clients take a short page for the end of the results."
+        "This query examined more than {0} documents that this credential may read without filling its page; create an index on the selector's fields (POST _index) or narrow the selector. A partial answer is not given, since clients take a short page for the end of the results."
     )]
     TooManyExamined(usize),
+    /// A `_find` ran past its time budget (seconds) before filling its
+    /// page. CouchDB answers a request that takes too long with 500
+    /// `timeout` (chttpd `error_info(timeout)`); so does this.
+    #[error(
+        "This query ran past its budget of {0} s without filling its page; add an index on the fields you select on (POST _index), or narrow the selector."
+    )]
+    Timeout(u64),
     /// An index definition beyond the bounds of `index.rs`.
     #[error("Index too large: {0}")]
     IndexTooLarge(String),
@@ -125,6 +132,7 @@ impl MangoError {
             IndexNotObject(_) | EmptyIndexFields | InvalidIndexType(_) | IndexTooLarge(_) => {
                 "invalid_index"
             }
+            Timeout(_) => "timeout",
             // CouchDB's token really has spaces in it.
             IndexServiceUnavailable(_) => "required index service unavailable",
         }
@@ -140,6 +148,7 @@ impl MangoError {
     pub fn status(&self) -> u16 {
         match self {
             MangoError::IndexServiceUnavailable(_) => 503,
+            MangoError::Timeout(_) => 500,
             _ => 400,
         }
     }

@@ -43,7 +43,7 @@ pub use blob_sweeps::BLOB_KEY;
 pub use connect::Engine;
 pub use docs::{
     AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, GroupStats,
-    IndexBuild, IndexBuilder, IndexScan, LocalDoc, RevRow, Usage, WriteOutcome,
+    IndexBuild, IndexBuilder, IndexScan, LocalDoc, LocalKey, RevRow, Usage, WriteOutcome,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

@@ -214,12 +214,18 @@ async fn doctypes_and_instances_are_separate(db: &TestDb) {
     );
 }
 
+const CP: LocalKey = LocalKey {
+    doctype: T,
+    creator: "",
+    id: "cp",
+};
+
 async fn local_documents_need_their_current_revision(db: &TestDb) {
     let store = db.open().await;
     let inst = instance(&store, "a.test").await;
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", None, "{}", 100)
+            .put_local_doc(&inst, &CP, None, "{}", 100)
             .await
             .unwrap()
             .as_deref(),
@@ -227,21 +233,21 @@ async fn local_documents_need_their_current_revision(db: &TestDb) {
     );
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", None, "{}", 100)
+            .put_local_doc(&inst, &CP, None, "{}", 100)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
         store
-            .put_local_doc(&inst, T, "cp", Some("0-1"), r#"{"s":2}"#, 100)
+            .put_local_doc(&inst, &CP, Some("0-1"), r#"{"s":2}"#, 100)
             .await
             .unwrap()
             .as_deref(),
         Some("0-2")
     );
     assert_eq!(
-        store.local_doc(&inst, T, "cp").await.unwrap().unwrap().body,
+        store.local_doc(&inst, &CP).await.unwrap().unwrap().body,
         r#"{"s":2}"#
     );
     // Local documents are not in the changes feed.

@@ -25,7 +25,17 @@ async fn populated(store: &Store, domain: &str, n: usize) -> InstanceId {
     store.write_docs(&inst, T, writes).await.unwrap();
     while store.build_step(&inst, T, 1000).await.unwrap() > 0 {}
     store
-        .put_local_doc(&inst, T, "checkpoint", None, "{}", 100)
+        .put_local_doc(
+            &inst,
+            &nuage_store::LocalKey {
+                doctype: T,
+                creator: "",
+                id: "checkpoint",
+            },
+            None,
+            "{}",
+            100,
+        )
         .await
         .unwrap();
     store

@@ -7,12 +7,14 @@
 mod common;
 
 use common::{Server, ids_of};
+use reqwest::Method;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 scenarios!(
     twenty_thousand_notes_stream_in_id_order_with_their_bodies,
     a_limited_token_pages_through_its_own_notes_only,
+    a_million_keys_are_refused_while_counted,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -145,4 +147,22 @@ async fn a_limited_token_pages_through_its_own_notes_only(server: Server) {
     assert_eq!(page["total_rows"], 1, "a count of what it was sent: {page}");
     assert_eq!(page["offset"], 1, "{page}");
     assert!(!page.to_string().contains("secret"), "{page}");
+}
+
+/// A body of a million short keys (4 MB, well under the body limit) is
+/// refused as too many keys: counted while parsed, at most 10,000 kept
+/// (nuage-couch `batch.rs`), however many the body holds.
+async fn a_million_keys_are_refused_while_counted(server: Server) {
+    let couch = server.couch(&format!("{NOTES}:GET")).await;
+    let body = format!("{{\"keys\":[{}]}}", vec!["\"k\""; 1_000_000].join(","));
+    let refused = couch
+        .send_raw(Method::POST, &path("_all_docs"), body)
+        .await
+        .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "max_keys_count_exceeded");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("10000") && reason.contains("1000000"),
+        "{refused}"
+    );
+    server.assert_healthy().await;
 }

@@ -13,6 +13,21 @@ pub struct ChangeRow {
     pub deleted: bool,
     /// The winner's body, when asked for.
     pub body: Option<String>,
+    /// With the body: a deleted winner's `gone_fields` (see `DocHead`).
+    pub gone_fields: Option<String>,
+}
+
+impl ChangeRow {
+    /// The body a permission judges this change by (see
+    /// `DocHead::judged_body`), when bodies were asked for.
+    pub fn judged_body(&self) -> Option<&str> {
+        let body = self.body.as_deref()?;
+        Some(super::read::judged_body(
+            self.deleted,
+            body,
+            self.gone_fields.as_deref(),
+        ))
+    }
 }
 
 impl Store {
@@ -26,7 +41,11 @@ impl Store {
         descending: bool,
         with_bodies: bool,
     ) -> Result<Vec<ChangeRow>> {
-        let body_col = if with_bodies { ", body" } else { "" };
+        let body_col = if with_bodies {
+            ", body, gone_fields"
+        } else {
+            ""
+        };
         let (op, order) = if descending {
             ("<", "DESC")
         } else {
@@ -54,6 +73,11 @@ impl Store {
                     deleted: r.try_get::<i64, _>("deleted")? != 0,
                     body: if with_bodies {
                         Some(r.try_get("body")?)
+                    } else {
+                        None
+                    },
+                    gone_fields: if with_bodies {
+                        r.try_get("gone_fields")?
                     } else {
                         None
                     },

@@ -1,8 +1,22 @@
 //! `_local/` documents: per-replica state such as replication checkpoints.
 //! Never replicated, no history; revisions are `0-N`, as CouchDB's.
+//!
+//! Each belongs to a creator (migration 0006): the key is (instance,
+//! doctype, creator, id), so two creators' `_local/x` are two documents,
+//! and every call names the creator whose documents it touches. Who is
+//! which creator is nuage-docs' rule (`local.rs`).
 
 use crate::{InstanceId, Result, Store, StoreError};
 use sqlx::Row;
+
+/// Which `_local` document: `id` of `creator` in `doctype`.
+#[derive(Clone, Copy, Debug)]
+pub struct LocalKey<'a> {
+    pub doctype: &'a str,
+    /// `""` for the owner's documents.
+    pub creator: &'a str,
+    pub id: &'a str,
+}
 
 #[derive(Clone, Debug)]
 pub struct LocalDoc {
@@ -22,15 +36,15 @@ impl Store {
     pub async fn local_doc(
         &self,
         inst: &InstanceId,
-        doctype: &str,
-        id: &str,
+        key: &LocalKey<'_>,
     ) -> Result<Option<LocalDoc>> {
         let row = sqlx::query(
-            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND creator = $3 AND id = $4",
         )
         .bind(inst.as_str())
-        .bind(doctype)
-        .bind(id)
+        .bind(key.doctype)
+        .bind(key.creator)
+        .bind(key.id)
         .fetch_optional(self.pool())
         .await?;
         Ok(match row {
@@ -45,27 +59,28 @@ impl Store {
     /// Writes a local document if `given_rev` is its current revision
     /// (`None` for a new one); returns the new revision, or `None` on
     /// conflict. A document that does not exist yet is created only while
-    /// the doctype holds fewer than `create_cap` (counted in the write's
-    /// transaction, whatever `given_rev` says).
+    /// its creator holds fewer than `create_cap` in the doctype (counted in
+    /// the write's transaction, whatever `given_rev` says).
     pub async fn put_local_doc(
         &self,
         inst: &InstanceId,
-        doctype: &str,
-        id: &str,
+        key: &LocalKey<'_>,
         given_rev: Option<&str>,
         body: &str,
         create_cap: i64,
     ) -> Result<Option<String>> {
+        let doctype = key.doctype;
         let _guard = self.write_guard().await;
         // A checkpoint may be lost in a power cut, never data.
         let mut tx = self.begin_write_relaxed().await?;
         let locked = super::doctypes::lock_doctype_on(&mut tx, inst, doctype).await?;
         let old: Option<(String, String)> = sqlx::query_as(
-            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+            "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND creator = $3 AND id = $4",
         )
         .bind(inst.as_str())
         .bind(doctype)
-        .bind(id)
+        .bind(key.creator)
+        .bind(key.id)
         .fetch_optional(&mut *tx)
         .await?;
         let current = old.as_ref().map(|(rev, _)| rev.as_str());
@@ -74,10 +89,11 @@ impl Store {
         }
         if current.is_none() {
             let held: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM local_docs WHERE instance_id = $1 AND doctype = $2",
+                "SELECT COUNT(*) FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND creator = $3",
             )
             .bind(inst.as_str())
             .bind(doctype)
+            .bind(key.creator)
             .fetch_one(&mut *tx)
             .await?;
             if held >= create_cap {
@@ -100,12 +116,13 @@ impl Store {
         .await?;
         let rev = next_rev(current);
         sqlx::query(
-            "INSERT INTO local_docs (instance_id, doctype, id, rev, body) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (instance_id, doctype, id) DO UPDATE SET rev = excluded.rev, body = excluded.body",
+            "INSERT INTO local_docs (instance_id, doctype, creator, id, rev, body) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (instance_id, doctype, creator, id) DO UPDATE SET rev = excluded.rev, body = excluded.body",
         )
         .bind(inst.as_str())
         .bind(doctype)
-        .bind(id)
+        .bind(key.creator)
+        .bind(key.id)
         .bind(&rev)
         .bind(body)
         .execute(&mut *tx)
@@ -118,20 +135,21 @@ impl Store {
     pub async fn delete_local_doc(
         &self,
         inst: &InstanceId,
-        doctype: &str,
-        id: &str,
+        key: &LocalKey<'_>,
         given_rev: &str,
     ) -> Result<bool> {
+        let doctype = key.doctype;
         let _guard = self.write_guard().await;
         // A checkpoint may be lost in a power cut, never data.
         let mut tx = self.begin_write_relaxed().await?;
         let body: Option<String> = sqlx::query_scalar(
-            "DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND id = $3 AND rev = $4 \
-             RETURNING body",
+            "DELETE FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND creator = $3 AND id = $4 \
+             AND rev = $5 RETURNING body",
         )
         .bind(inst.as_str())
         .bind(doctype)
-        .bind(id)
+        .bind(key.creator)
+        .bind(key.id)
         .bind(given_rev)
         .fetch_optional(&mut *tx)
         .await?;

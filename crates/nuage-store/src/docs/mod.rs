@@ -22,7 +22,7 @@ pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
 pub use group::GroupStats;
 pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
-pub use local::LocalDoc;
+pub use local::{LocalDoc, LocalKey};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use usage::Usage;
 pub use write::{DocWrite, WriteOutcome};

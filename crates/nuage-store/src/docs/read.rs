@@ -20,6 +20,26 @@ pub struct DocHead {
     pub seq: i64,
     /// JSON object without `_id`, `_rev`, `_deleted`.
     pub body: String,
+    /// For a deleted winner, what its last live revision held that a
+    /// selector can match (migration 0007), if known. Read by `doc_head`
+    /// and `doc_heads`; `None` from reads of live documents only.
+    pub gone_fields: Option<String>,
+}
+
+impl DocHead {
+    /// The body a permission judges this document by: the tombstone's
+    /// own body is empty, so a deleted one is judged by the revision its
+    /// deletion removed, when known.
+    pub fn judged_body(&self) -> &str {
+        judged_body(self.deleted, &self.body, self.gone_fields.as_deref())
+    }
+}
+
+pub(crate) fn judged_body<'a>(deleted: bool, body: &'a str, gone: Option<&'a str>) -> &'a str {
+    match gone {
+        Some(g) if deleted => g,
+        _ => body,
+    }
 }
 
 /// A revision with its body, if it still has one (leaves do).
@@ -56,6 +76,9 @@ pub(crate) fn head_from_row(r: &AnyRow) -> Result<DocHead, sqlx::Error> {
         deleted: r.try_get::<i64, _>("deleted")? != 0,
         seq: r.try_get("seq")?,
         body: r.try_get("body")?,
+        // Reads of live winners (indexes, `_all_docs` ranges) leave the
+        // column out.
+        gone_fields: r.try_get("gone_fields").ok().flatten(),
     })
 }
 
@@ -67,7 +90,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<DocHead>> {
         let row = sqlx::query(
-            "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
+            "SELECT id, rev, deleted, seq, body, gone_fields FROM docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
         )
         .bind(inst.as_str())
         .bind(doctype)
@@ -87,7 +110,7 @@ impl Store {
         let mut out = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q = sqlx::query(sql!(
-                "SELECT id, rev, deleted, seq, body FROM docs WHERE instance_id = $1 AND doctype = $2 AND id IN ({})",
+                "SELECT id, rev, deleted, seq, body, gone_fields FROM docs WHERE instance_id = $1 AND doctype = $2 AND id IN ({})",
                 placeholders(3, chunk.len())
             ))
             .bind(inst.as_str())

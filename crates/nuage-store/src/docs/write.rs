@@ -5,6 +5,12 @@
 //! with a handful of multi-row statements (revisions, pruned parents,
 //! winners), whatever its size: a replicator's batch of 100 documents costs
 //! a few round trips, not hundreds.
+//!
+//! A write that makes a document's winner a deletion also keeps, on its
+//! `docs` row, what the revision it deleted held that a permission's
+//! selector can match (`gone_fields`, nuage-core `deletion_projection`),
+//! read before that revision's body is pruned. It stays while the document
+//! stays deleted and goes when it lives again.
 
 use super::indexes;
 use super::read::rev_trees_on;
@@ -96,6 +102,8 @@ struct Winner {
     seq: i64,
     /// `None`: the winner is an older leaf whose body is in the store.
     body: Option<String>,
+    /// A deleted winner's `gone_fields`, when this batch deleted it.
+    gone: Option<String>,
 }
 
 impl Store {
@@ -201,6 +209,9 @@ impl Store {
         // Documents that had a winner before the batch: their old entries go.
         let mut existed: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut design_changed = false;
+        // Deletions whose parent's body is in the store: (id, the deleted
+        // leaf, its parent), for `gone_fields`.
+        let mut gone_wanted: Vec<(String, Rev, Rev)> = Vec::new();
         for w in writes {
             let tree = trees.entry(w.id().to_owned()).or_default();
             let old_winner = tree.winner().cloned();
@@ -239,6 +250,20 @@ impl Store {
                     (id, merged.added, leaf, body)
                 }
             };
+            // A deletion keeps what its parent (the revision it deletes)
+            // held for selectors: from this batch, or read from the store
+            // below before pruning.
+            let leaf_parent = added
+                .iter()
+                .find(|n| n.rev == leaf && n.deleted)
+                .and_then(|n| n.parent.clone());
+            let mut gone = None;
+            if let Some(p) = &leaf_parent {
+                match inserted.get(&(id.clone(), p.clone())) {
+                    Some(&i) => gone = inserts[i].body.as_deref().map(gone_fields_of),
+                    None => gone_wanted.push((id.clone(), leaf.clone(), p.clone())),
+                }
+            }
             // The parent of the oldest new revision is no longer a leaf:
             // its body goes.
             if let Some(p) = added.first().and_then(|n| n.parent.clone()) {
@@ -304,6 +329,7 @@ impl Store {
             winners.insert(
                 id,
                 Winner {
+                    gone: gone.filter(|_| winner.deleted && winner.rev == leaf),
                     node: winner,
                     seq,
                     body: winner_body,
@@ -330,6 +356,7 @@ impl Store {
                 .iter()
                 .filter_map(|r| r.body.as_deref().map(usage::stored_size))
                 .sum();
+            fill_gone_fields(&mut *tx, inst, doctype, &gone_wanted, &mut winners).await?;
             let pruned = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
             let freed = pruned.freed;
             usage::check_quota(&mut *tx, inst, locked.quota, added - freed).await?;
@@ -466,6 +493,53 @@ async fn insert_revs(
     Ok(())
 }
 
+/// `gone_fields` of a body: what a permission's selector can match.
+fn gone_fields_of(body: &str) -> String {
+    let body: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    nuage_core::permission::deletion_projection(&body).to_string()
+}
+
+/// Sets the `gone_fields` of winners this batch deleted, from the stored
+/// bodies of the revisions they deleted (before those are pruned). A
+/// winner written again later in the batch is left alone.
+async fn fill_gone_fields(
+    tx: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    wanted: &[(String, Rev, Rev)],
+    winners: &mut HashMap<String, Winner>,
+) -> Result<()> {
+    let wanted: Vec<&(String, Rev, Rev)> = wanted
+        .iter()
+        .filter(|(id, leaf, _)| {
+            winners
+                .get(id)
+                .is_some_and(|w| w.node.deleted && &w.node.rev == leaf)
+        })
+        .collect();
+    let pairs: Vec<(String, Rev)> = wanted
+        .iter()
+        .map(|(id, _, parent)| (id.clone(), parent.clone()))
+        .collect();
+    for chunk in pairs.chunks(ROWS_PER_STATEMENT) {
+        let (cond, binds) = super::pairs_condition(3, chunk);
+        let mut q = sqlx::query_as::<_, (String, String)>(sql!(
+            "SELECT doc_id, body FROM revs WHERE instance_id = $1 AND doctype = $2 AND body IS NOT NULL AND {cond}"
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for b in binds {
+            q = q.bind(b);
+        }
+        for (id, body) in q.fetch_all(&mut *tx).await? {
+            if let Some(w) = winners.get_mut(&id) {
+                w.gone = Some(gone_fields_of(&body));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What dropping bodies freed.
 struct Pruned {
     /// Storage counted by the quota.
@@ -556,21 +630,26 @@ async fn upsert_winners(
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let b = 3 + i * 5;
+                let b = 3 + i * 6;
                 format!(
-                    "($1, $2, ${}, ${}, ${}, ${}, ${})",
+                    "($1, $2, ${}, ${}, ${}, ${}, ${}, ${})",
                     b,
                     b + 1,
                     b + 2,
                     b + 3,
-                    b + 4
+                    b + 4,
+                    b + 5
                 )
             })
             .collect();
+        // `gone_fields`: NULL while live; a deletion's own, else the one
+        // the document had (a deleted winner replaced by another).
         let mut q = sqlx::query(sql!(
-            "INSERT INTO docs (instance_id, doctype, id, rev, deleted, seq, body) VALUES {} \
+            "INSERT INTO docs (instance_id, doctype, id, rev, deleted, seq, body, gone_fields) VALUES {} \
              ON CONFLICT (instance_id, doctype, id) DO UPDATE \
-             SET rev = excluded.rev, deleted = excluded.deleted, seq = excluded.seq, body = excluded.body",
+             SET rev = excluded.rev, deleted = excluded.deleted, seq = excluded.seq, body = excluded.body, \
+             gone_fields = CASE WHEN excluded.deleted = 0 THEN NULL \
+             ELSE COALESCE(excluded.gone_fields, docs.gone_fields) END",
             values.join(", ")
         ))
         .bind(inst.as_str())
@@ -581,7 +660,8 @@ async fn upsert_winners(
                 .bind(w.node.rev.to_string())
                 .bind(i64::from(w.node.deleted))
                 .bind(w.seq)
-                .bind(w.body.as_deref().unwrap_or("{}"));
+                .bind(w.body.as_deref().unwrap_or("{}"))
+                .bind(w.gone.as_deref());
         }
         q.execute(&mut *tx).await?;
     }

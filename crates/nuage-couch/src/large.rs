@@ -63,7 +63,7 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         }
         return too_large(body, permit);
     }
-    let bytes = match read_bounded(body).await {
+    let bytes = match read_bounded(body, announced).await {
         Read::Whole(b) => b,
         Read::Over(rest) => return too_large(rest, permit),
         Read::Failed(e) => return closing(unreadable(&e)),
@@ -88,23 +88,41 @@ enum Read {
 }
 
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
-/// hands back the rest unread.
-async fn read_bounded(mut body: Body) -> Read {
-    let mut buf = Vec::new();
+/// hands back the rest unread. A body of announced length is copied once
+/// into a buffer of that size; a chunked one is kept as its chunks arrive
+/// and joined at the end, so that one refused is never copied.
+async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
+    let mut into = announced.map(|n| Vec::with_capacity(n as usize));
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut len = 0;
     while let Some(frame) = body.frame().await {
         match frame {
             Ok(frame) => {
-                if let Some(data) = frame.data_ref() {
-                    if buf.len() + data.len() > DATA_BODY_LIMIT {
+                if let Ok(data) = frame.into_data() {
+                    len += data.len();
+                    if len > DATA_BODY_LIMIT {
                         return Read::Over(body);
                     }
-                    buf.extend_from_slice(data);
+                    match &mut into {
+                        Some(buf) => buf.extend_from_slice(&data),
+                        None => chunks.push(data),
+                    }
                 }
             }
             Err(e) => return Read::Failed(e),
         }
     }
-    Read::Whole(Bytes::from(buf))
+    if let Some(buf) = into {
+        return Read::Whole(Bytes::from(buf));
+    }
+    if chunks.len() == 1 {
+        return Read::Whole(chunks.pop().unwrap_or_default());
+    }
+    let mut whole = Vec::with_capacity(len);
+    for c in chunks {
+        whole.extend_from_slice(&c);
+    }
+    Read::Whole(Bytes::from(whole))
 }
 
 /// CouchDB's 413 for a body over the limit, answered before the body is
@@ -119,18 +137,23 @@ fn too_large(rest: Body, permit: SharePermit) -> Response {
 
 /// Bytes and time a refused body may still take to arrive and be dropped,
 /// at most, holding its instance's turn (nginx's `lingering_close` does the
-/// same for the same reason).
+/// same for the same reason), and the rate it is read at: a client that
+/// reads its answer stops sending at once; one that does not costs the
+/// server this rate of reading, not what the network can carry.
 const LINGER_BYTES: usize = 2 * DATA_BODY_LIMIT;
 const LINGER_TIME: Duration = Duration::from_secs(10);
+const LINGER_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
 
 async fn linger(mut rest: Body, permit: SharePermit) {
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {
         while let Some(Ok(frame)) = rest.frame().await {
-            dropped += frame.data_ref().map_or(0, Bytes::len);
+            let n = frame.data_ref().map_or(0, Bytes::len);
+            dropped += n;
             if dropped > LINGER_BYTES {
                 return;
             }
+            tokio::time::sleep(Duration::from_secs_f64(n as f64 / LINGER_BYTES_PER_SEC)).await;
         }
     })
     .await;

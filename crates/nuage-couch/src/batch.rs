@@ -126,6 +126,37 @@ fn parse<'de, S: DeserializeSeed<'de>>(bytes: &'de [u8], seed: S) -> Result<S::V
     Ok(v)
 }
 
+/// The length of a body's list, if it has one, read without keeping
+/// anything.
+struct ListLen<'a> {
+    list: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for ListLen<'_> {
+    type Value = Option<usize>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListLen<'_> {
+    type Value = Option<usize>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<usize>, A::Error> {
+        let mut len = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == self.list {
+                len = Some(map.next_value::<Counted>()?.0);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(len)
+    }
+}
+
 /// A body's list, if it has one, and the other members it keeps.
 pub type ListAndOthers = (Option<Vec<Value>>, Map<String, Value>);
 
@@ -138,10 +169,19 @@ fn list_of(
     not_array: &str,
 ) -> Result<ListAndOthers, DocError> {
     let limit = body.keep;
-    let read = parse(bytes, body).map_err(|e| match e {
+    let array_error = |e| match e {
         DocError::Invalid(r) if r.contains("expected an array") => DocError::bad_request(not_array),
         e => e,
-    })?;
+    };
+    // A first pass only counts, allocating nothing: an over-long list is
+    // refused for the price of scanning its bytes, not of building the
+    // values it is allowed to keep.
+    if let Some(got) = parse(bytes, ListLen { list: body.list }).map_err(array_error)?
+        && got > limit
+    {
+        return Err(DocError::TooMany { what, limit, got });
+    }
+    let read = parse(bytes, body).map_err(array_error)?;
     if let Some(list) = &read.list
         && list.seen > limit
     {

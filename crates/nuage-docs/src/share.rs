@@ -12,8 +12,8 @@
 //!   instance never holds more than one of the share's threads, whatever
 //!   it sends;
 //! - **on low-priority threads**: [`Share::run`] drives the request's
-//!   future on one of the share's own threads, which run at the lowest
-//!   scheduling priority (nice 19 on Linux). The runtime's workers stay free
+//!   future on one of the share's own threads, which run at a lower
+//!   scheduling priority (nice 10 on Linux). The runtime's workers stay free
 //!   for small requests, and the operating system runs a worker before a
 //!   share thread whenever both want a core: a tenant's big work uses
 //!   what CPU the others leave, not theirs.
@@ -42,9 +42,12 @@ pub const SMALL_BODY_BYTES: u64 = 64 * 1024;
 /// Large requests one instance may have in flight at once.
 pub const PER_INSTANCE: usize = 1;
 
-/// The nice value of the share's threads (Linux; 19 is the lowest
-/// priority an unprivileged process may set).
-const NICE: i32 = 19;
+/// The nice value of the share's threads (Linux). Against one busy
+/// thread at nice 0, a thread at nice 10 gets about a tenth of a core
+/// (CFS weights 110 and 1024) and is preempted as soon as the other
+/// wakes. Not 19 (1.5 %): on a machine saturated by other programs (the
+/// database beside us), large requests would nearly stop.
+const NICE: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 

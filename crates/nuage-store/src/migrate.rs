@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_oauth_code_reuse.sql")),
     (5, include_str!("../migrations/0005_instance_removals.sql")),
     (6, include_str!("../migrations/0006_blob_sweeps.sql")),
+    (7, include_str!("../migrations/0007_doctype_removals.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -272,6 +272,14 @@ pub struct Denied {
 }
 
 impl Access {
+    /// The owner's access through `subject`: everything.
+    pub fn owner(subject: Subject) -> Access {
+        Access {
+            subject,
+            permissions: Permissions::Owner,
+        }
+    }
+
     pub fn is_owner(&self) -> bool {
         matches!(self.permissions, Permissions::Owner)
     }

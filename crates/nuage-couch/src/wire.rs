@@ -37,6 +37,11 @@ impl From<DocError> for CouchError {
                 "file_exists",
                 "The database could not be created, the file already exists.",
             ),
+            // Not a CouchDB error (a CouchDB deletion is instant): 409,
+            // the state of the database conflicts with the write for the
+            // moment; named apart from `conflict`, which clients take for
+            // a document's revision conflict.
+            DocError::DoctypeBeingDeleted { .. } => Self::new(409, "doctype_being_deleted", reason),
             DocError::Denied(_) | DocError::Refused(_) => Self::new(403, "forbidden", reason),
             DocError::Invalid(r) => Self::new(400, "bad_request", r),
             DocError::InvalidParameter(r) => Self::new(400, "query_parse_error", r),

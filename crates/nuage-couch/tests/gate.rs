@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use nuage_blob::Blobs;
-use nuage_core::{Access, InstanceId, Permissions, Subject};
+use nuage_core::{Access, InstanceId, Subject};
 use nuage_couch::{BoxFuture, Caller, CouchState, Gate, Recheck, Refusal};
 use nuage_docs::Docs;
 use nuage_store::testing::TestDb;
@@ -29,10 +29,7 @@ struct TestGate {
 }
 
 fn owner() -> Access {
-    Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::Owner,
-    }
+    Access::owner(Subject::CliToken)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -1,4 +1,5 @@
-//! The doctype as a database: info, create, delete.
+//! The doctype as a database: info, create, revs limit (its deletion is
+//! doctype_removal.rs).
 
 use crate::Db;
 use crate::error::{DocError, DocResult};
@@ -49,24 +50,6 @@ impl Db<'_> {
             Ok(())
         } else {
             Err(DocError::DoctypeExists)
-        }
-    }
-
-    /// `DELETE /{doctype}/`: every document of the doctype goes. Needs the
-    /// right to delete the whole doctype.
-    pub async fn delete(&self) -> DocResult<()> {
-        self.check_all(Verb::Delete)?;
-        // Its index entries go with it (nuage-store `delete_doctype`).
-        if self
-            .docs
-            .store
-            .delete_doctype(self.inst, self.doctype)
-            .await?
-        {
-            tracing::info!(instance = %self.inst, doctype = self.doctype, "doctype deleted");
-            Ok(())
-        } else {
-            Err(DocError::not_found("Database does not exist."))
         }
     }
 

@@ -20,6 +20,12 @@ pub enum DocError {
     /// Creating a doctype that already exists.
     #[error("the doctype already exists")]
     DoctypeExists,
+    /// A write to a doctype whose deletion is under way (a few seconds at
+    /// most); once it is finished the doctype may be written again, empty.
+    #[error(
+        "the doctype {doctype} is being deleted; try again in a moment, once its deletion is finished"
+    )]
+    DoctypeBeingDeleted { doctype: String },
     /// The caller's permissions do not cover the operation.
     #[error(transparent)]
     Denied(#[from] Denied),
@@ -180,8 +186,14 @@ fn quota_message(needed: i64, usage: &nuage_store::Usage) -> String {
 
 impl From<nuage_store::StoreError> for DocError {
     fn from(e: nuage_store::StoreError) -> Self {
-        if let nuage_store::StoreError::QuotaExceeded { needed, usage } = e {
-            return DocError::QuotaExceeded { needed, usage };
+        match e {
+            nuage_store::StoreError::QuotaExceeded { needed, usage } => {
+                return DocError::QuotaExceeded { needed, usage };
+            }
+            nuage_store::StoreError::DoctypeBeingRemoved { doctype } => {
+                return DocError::DoctypeBeingDeleted { doctype };
+            }
+            _ => {}
         }
         tracing::error!(error = %e, "document store failed");
         DocError::internal(

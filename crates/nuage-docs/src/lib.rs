@@ -13,6 +13,7 @@ mod blob_gc;
 mod bulk;
 mod changes;
 mod db;
+mod doctype_removal;
 pub mod error;
 mod find;
 mod get;

@@ -133,7 +133,9 @@ async fn purge(
 
 /// The background task that finishes removals: those begun in this process
 /// and left to it (the admin API answers before the purge), those a crash
-/// interrupted, and those another process began and did not finish.
+/// interrupted, and those another process began and did not finish; and
+/// likewise deletions of doctypes (doctype_removal.rs) whose request did
+/// not see them to the end.
 pub struct Remover {
     task: Task,
 }
@@ -143,6 +145,14 @@ impl Remover {
         Remover {
             task: Task::spawn("instance_remover", |stopping| run(docs, stopping)),
         }
+    }
+
+    /// What the task does each time it wakes, here and once: finishes every
+    /// instance removal and doctype deletion pending now (for tests and
+    /// tools that cannot wait for the task).
+    pub async fn run_once(docs: &Docs) -> Result<(), RemovalError> {
+        let (_never, stopping) = tokio::sync::watch::channel(false);
+        pass(docs, &stopping).await.map(|_| ())
     }
 
     /// Stops after the chunk in progress; the rest is resumed at next start.
@@ -156,39 +166,70 @@ async fn run(docs: Docs, mut stopping: Stopping) {
         if *stopping.borrow() {
             return;
         }
-        let pending = match docs.store.pending_removals().await {
-            Ok(p) => p,
+        match pass(&docs, &stopping).await {
+            Ok(Pass::Worked) => {}
+            Ok(Pass::Stopped) => return,
+            Ok(Pass::Idle) => {
+                tokio::select! {
+                    _ = docs.store.removal_requested() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stopping.changed() => return,
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "could not look for instance removals; retrying in 5 s");
+                tracing::warn!(error = %e, "finishing removals failed; retrying in 5 s");
                 if sleep_or_stop(&mut stopping, Duration::from_secs(5)).await {
                     return;
-                }
-                continue;
-            }
-        };
-        if pending.is_empty() {
-            tokio::select! {
-                _ = docs.store.removal_requested() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stopping.changed() => return,
-            }
-            continue;
-        }
-        for removal in pending {
-            let inst = &removal.instance;
-            match purge(&docs, inst, None, &mut |_| {}, Some(&stopping)).await {
-                Ok(true) => {
-                    tracing::info!(instance = %inst, domain = removal.domain, "instance purged");
-                }
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(instance = %inst, domain = removal.domain, error = %e,
-                        "purging a removed instance failed; it will be retried");
-                    if sleep_or_stop(&mut stopping, Duration::from_secs(5)).await {
-                        return;
-                    }
                 }
             }
         }
     }
+}
+
+/// What one look at the pending removals did.
+enum Pass {
+    /// Nothing was pending.
+    Idle,
+    /// Everything pending then was finished.
+    Worked,
+    /// The stop signal came first.
+    Stopped,
+}
+
+/// Finishes every instance removal, then every doctype deletion (whose
+/// request went away, or the process under it: doctype_removal.rs),
+/// pending when it looks.
+async fn pass(docs: &Docs, stopping: &Stopping) -> Result<Pass, RemovalError> {
+    let removals = docs.store.pending_removals().await?;
+    let doctypes = docs.store.pending_doctype_removals(100).await?;
+    if removals.is_empty() && doctypes.is_empty() {
+        return Ok(Pass::Idle);
+    }
+    for removal in removals {
+        let inst = &removal.instance;
+        let finished = purge(docs, inst, None, &mut |_| {}, Some(stopping))
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(instance = %inst, domain = removal.domain, error = %e,
+                    "purging a removed instance failed; it will be retried");
+            })?;
+        if !finished {
+            return Ok(Pass::Stopped);
+        }
+        tracing::info!(instance = %inst, domain = removal.domain, "instance purged");
+    }
+    for (inst, doctype) in doctypes {
+        let finished = docs
+            .purge_doctype(&inst, &doctype, Some(stopping))
+            .await
+            .inspect_err(|e| {
+                tracing::warn!(instance = %inst, doctype, error = %e,
+                    "purging a deleted doctype failed; it will be retried");
+            })?;
+        if !finished {
+            return Ok(Pass::Stopped);
+        }
+        tracing::info!(instance = %inst, doctype, "deleted doctype purged");
+    }
+    Ok(Pass::Worked)
 }

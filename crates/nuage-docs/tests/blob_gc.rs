@@ -6,7 +6,7 @@
 
 use nuage_blob::Blobs;
 use nuage_core::revs::Rev;
-use nuage_core::{Access, InstanceId, Permissions, Subject};
+use nuage_core::{Access, InstanceId, Subject};
 use nuage_docs::{BLOB_GRACE, Docs};
 use nuage_store::NewInstance;
 use nuage_store::testing::TestDb;
@@ -18,10 +18,7 @@ const NOTES: &str = "com.example.notes";
 const QUOTA: i64 = 200_000;
 
 fn owner() -> Access {
-    Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::Owner,
-    }
+    Access::owner(Subject::CliToken)
 }
 
 fn content(i: usize, len: usize) -> Vec<u8> {

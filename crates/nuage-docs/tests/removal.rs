@@ -3,7 +3,7 @@
 //! first step is finished by the remover of a fresh start. On both engines.
 
 use nuage_blob::Blobs;
-use nuage_core::{Access, InstanceId, Permissions, Subject};
+use nuage_core::{Access, InstanceId, Subject};
 use nuage_docs::{Docs, RemovalProgress, Remover};
 use nuage_store::Store;
 use nuage_store::testing::TestDb;
@@ -14,10 +14,7 @@ const NOTES: &str = "com.example.notes";
 const FILMS: &str = "com.example.films";
 
 fn owner() -> Access {
-    Access {
-        subject: Subject::CliToken,
-        permissions: Permissions::Owner,
-    }
+    Access::owner(Subject::CliToken)
 }
 
 /// An instance with documents in two doctypes, attachments (blobs), a

@@ -28,6 +28,7 @@ mod events;
 mod instances;
 mod migrate;
 mod oauth;
+mod purge;
 mod recovery;
 mod removals;
 mod sessions;
@@ -80,7 +81,8 @@ pub struct Store {
     analyze: std::sync::Arc<analyze::AnalyzeSchedule>,
     /// Woken when a write registers an index to build (docs/builder.rs).
     index_wake: std::sync::Arc<tokio::sync::Notify>,
-    /// Woken when this process begins an instance removal (removals.rs).
+    /// Woken when this process begins an instance removal (removals.rs),
+    /// or leaves a doctype's deletion unfinished (docs/removal.rs).
     removal_wake: std::sync::Arc<tokio::sync::Notify>,
     /// SQLite only: the group-commit writer document writes go through.
     group: Option<std::sync::Arc<docs::group::GroupWriter>>,

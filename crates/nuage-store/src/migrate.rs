@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_blob_sweeps.sql")),
     (7, include_str!("../migrations/0007_local_docs_creator.sql")),
     (8, include_str!("../migrations/0008_docs_gone_fields.sql")),
+    (9, include_str!("../migrations/0009_doctype_removals.sql")),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

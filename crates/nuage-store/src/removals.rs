@@ -9,7 +9,8 @@
 //!    hides the `instances` row from every lookup, its domain freed.
 //! 2. [`Store::purge_removal_step`], until it returns 0: at most
 //!    [`PURGE_CHUNK_ROWS`] document rows per transaction, under the writers'
-//!    lock taken per chunk, so other instances' writes interleave; once no
+//!    lock taken per chunk (purge.rs, shared with a doctype's deletion), so
+//!    other instances' writes interleave; once no
 //!    document row is left, the `instances` row goes too.
 //! 3. The blobs, by the caller; then [`Store::end_removal`].
 //!
@@ -19,13 +20,11 @@
 //! removal is recorded (the condition is in their SQL), whoever calls them.
 //! Cost per tenant: none; the table holds the removals in progress only.
 
-use crate::{Engine, InstanceId, Result, Store, now_ms};
+use crate::purge::Purge;
+use crate::{InstanceId, Result, Store, now_ms};
 use sqlx::Row;
-use std::time::Duration;
 
-/// Rows one purge transaction deletes at most: as many as a document write
-/// may carry (ARCHITECTURE, "every request's work is bounded").
-pub const PURGE_CHUNK_ROWS: usize = 500;
+pub use crate::purge::PURGE_CHUNK_ROWS;
 
 /// An instance's credentials: deleted in step 1, all at once, so that the
 /// instance is gone to every credential when its removal returns.
@@ -151,11 +150,18 @@ impl Store {
             .collect()
     }
 
-    /// Resolves when a removal was recorded by this process since the last
-    /// time it resolved (other processes' removals are found by polling
-    /// [`Store::pending_removals`]).
+    /// Resolves when a removal was recorded by this process, or
+    /// [`Store::wake_remover`] called, since the last time it resolved
+    /// (other processes' removals are found by polling
+    /// [`Store::pending_removals`] and [`Store::pending_doctype_removals`]).
     pub async fn removal_requested(&self) {
         self.removal_wake.notified().await
+    }
+
+    /// Hands purges left unfinished (a doctype deletion whose request went
+    /// away) to whoever waits on [`Store::removal_requested`].
+    pub fn wake_remover(&self) {
+        self.removal_wake.notify_one();
     }
 
     /// Document rows a removal still has to purge (for progress).
@@ -178,65 +184,12 @@ impl Store {
     /// write in flight at step 1 committed since) and returns 0: call until
     /// then. Does nothing to an instance whose removal is not recorded.
     pub async fn purge_removal_step(&self, id: &InstanceId) -> Result<u64> {
-        for table in DOCUMENT_TABLES {
-            while self.holds_rows(table, id).await? {
-                let n = self.delete_chunk(table, id).await?;
-                if n > 0 {
-                    metrics::counter!("nuage_removed_rows_total").increment(n);
-                    return Ok(n);
-                }
-                // Rows are left that the chunk did not get: on PostgreSQL,
-                // another purge of this instance (the command line beside a
-                // server) is deleting them. Let it commit.
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+        let n = self
+            .purge_chunk(Purge::Instance(id), DOCUMENT_TABLES)
+            .await?;
+        if n == 0 {
+            self.drop_removed_instance(id).await?;
         }
-        self.drop_removed_instance(id).await?;
-        Ok(0)
-    }
-
-    /// Does `table` hold rows of `id`, and is `id` being removed?
-    async fn holds_rows(&self, table: &str, id: &InstanceId) -> Result<bool> {
-        let found: Option<String> = sqlx::query_scalar(sql!(
-            "SELECT instance_id FROM {table} WHERE instance_id = $1 AND {} LIMIT 1",
-            being_removed(2)
-        ))
-        .bind(id.as_str())
-        .bind(id.as_str())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(found.is_some())
-    }
-
-    async fn delete_chunk(&self, table: &str, id: &InstanceId) -> Result<u64> {
-        // Per engine: rows are chosen by their physical address, which
-        // every table has, rather than by a primary key of 2 to 5 columns.
-        // The subquery reads the (instance_id, …) primary key's prefix.
-        let addr = match self.engine() {
-            Engine::Sqlite => "rowid",
-            Engine::Postgres => "ctid",
-        };
-        let chosen = format!(
-            "SELECT {addr} FROM {table} WHERE instance_id = $1 AND {} LIMIT {PURGE_CHUNK_ROWS}",
-            being_removed(2)
-        );
-        let statement = match self.engine() {
-            Engine::Sqlite => format!("DELETE FROM {table} WHERE rowid IN ({chosen})"),
-            // `= ANY(ARRAY(…))` is what PostgreSQL serves with a TID scan.
-            Engine::Postgres => format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY({chosen}))"),
-        };
-        // SQLite: the writers' lock, per chunk, as every document write
-        // takes it (`Store::write_guard`); waiting writers get their turn
-        // between chunks.
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query(sql!("{statement}"))
-            .bind(id.as_str())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
         Ok(n)
     }
 

@@ -169,20 +169,56 @@ impl Store {
     /// The tables of the schema that have an `instance_id` column, sorted:
     /// [`Store::rows_of_instance`] must count every one.
     pub async fn tables_with_instance_id(&self) -> Vec<String> {
+        self.tables_with_column("instance_id").await
+    }
+
+    /// The tables of the schema that have a `doctype` column, sorted:
+    /// [`Store::rows_of_doctype`] must count every one.
+    pub async fn tables_with_doctype(&self) -> Vec<String> {
+        self.tables_with_column("doctype").await
+    }
+
+    async fn tables_with_column(&self, column: &str) -> Vec<String> {
         let sql = match self.engine() {
             Engine::Sqlite => {
                 "SELECT m.name FROM sqlite_master m, pragma_table_info(m.name) c \
-                 WHERE m.type = 'table' AND c.name = 'instance_id' ORDER BY m.name"
+                 WHERE m.type = 'table' AND c.name = $1 ORDER BY m.name"
             }
             Engine::Postgres => {
                 "SELECT table_name::text FROM information_schema.columns \
-                 WHERE table_schema = 'public' AND column_name = 'instance_id' ORDER BY table_name"
+                 WHERE table_schema = 'public' AND column_name = $1 ORDER BY table_name"
             }
         };
         sqlx::query_scalar(sql)
+            .bind(column)
             .fetch_all(self.pool())
             .await
             .expect("list tables")
+    }
+
+    /// Rows of every table that belong to one doctype of `inst`, by table:
+    /// those a deletion purges, and its `doctypes` row.
+    pub async fn rows_of_doctype(
+        &self,
+        inst: &crate::InstanceId,
+        doctype: &str,
+    ) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for table in crate::docs::removal::DOCTYPE_TABLES
+            .iter()
+            .chain(&["doctypes"])
+        {
+            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM {table} WHERE instance_id = $1 AND doctype = $2"
+            )))
+            .bind(inst.as_str())
+            .bind(doctype)
+            .fetch_one(self.pool())
+            .await
+            .expect("count rows");
+            out.push(((*table).to_owned(), n));
+        }
+        out
     }
 
     /// Every step of an instance's removal that the store does (no blobs
@@ -230,6 +266,18 @@ impl Store {
     }
 }
 
+/// The tables a count such as [`Store::rows_of_instance`] covers, sorted,
+/// without `leave_out`: to compare with the schema's.
+pub fn tables_counted(rows: Vec<(String, i64)>, leave_out: &[&str]) -> Vec<String> {
+    let mut tables: Vec<String> = rows
+        .into_iter()
+        .map(|(t, _)| t)
+        .filter(|t| !leave_out.contains(&t.as_str()))
+        .collect();
+    tables.sort();
+    tables
+}
+
 /// A new document `id` with `body`, as a write of `new_edits: true`.
 pub fn new_doc(id: &str, body: serde_json::Value) -> crate::DocWrite {
     crate::DocWrite::Edit {
@@ -261,6 +309,27 @@ impl Store {
         )
         .await
         .expect("store a test token");
+    }
+
+    /// `n` documents `d00000`, `d00001`… of `doctype`, each `{"n": i}`,
+    /// and a query design document whose index on `n` covers them, built.
+    pub async fn test_indexed_docs(&self, inst: &crate::InstanceId, doctype: &str, n: usize) {
+        let mut writes = vec![new_doc(
+            "_design/by-n",
+            serde_json::json!({"language": "query", "views": {"by": {
+                "map": {"fields": {}}, "reduce": "_count",
+                "options": {"def": {"fields": ["n"]}}}}}),
+        )];
+        writes.extend((0..n).map(|i| new_doc(&format!("d{i:05}"), serde_json::json!({"n": i}))));
+        self.write_docs(inst, doctype, writes)
+            .await
+            .expect("write test documents");
+        while self
+            .build_step(inst, doctype, 1000)
+            .await
+            .expect("build the index")
+            > 0
+        {}
     }
 
     /// A new instance at `domain`, for tests that need one to write in.

@@ -1,4 +1,8 @@
 //! Doctypes: each instance's databases, with their sequence and counters.
+//!
+//! Must stay true: a doctype being deleted (its row flagged, removal.rs)
+//! is missing to every lookup here and refuses every write that locks or
+//! creates its row, until the purge deletes the row.
 
 use crate::{InstanceId, Result, Store, now_ms};
 use sqlx::Row;
@@ -20,7 +24,7 @@ impl Store {
     ) -> Result<Option<DoctypeInfo>> {
         let row = sqlx::query(
             "SELECT update_seq, doc_count, doc_del_count, revs_limit, created_at FROM doctypes \
-             WHERE instance_id = $1 AND doctype = $2",
+             WHERE instance_id = $1 AND doctype = $2 AND removal_requested_at IS NULL",
         )
         .bind(inst.as_str())
         .bind(doctype)
@@ -37,17 +41,20 @@ impl Store {
     }
 
     /// Creates the doctype if it does not exist; true if it was created.
+    /// Refused while a doctype of that name is being deleted.
     pub async fn ensure_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
         let mut conn = self.pool().acquire().await?;
         ensure_doctype_on(&mut conn, inst, doctype).await
     }
 
     pub async fn list_doctypes(&self, inst: &InstanceId) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT doctype FROM doctypes WHERE instance_id = $1 ORDER BY doctype")
-                .bind(inst.as_str())
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query(
+            "SELECT doctype FROM doctypes WHERE instance_id = $1 \
+                 AND removal_requested_at IS NULL ORDER BY doctype",
+        )
+        .bind(inst.as_str())
+        .fetch_all(self.pool())
+        .await?;
         Ok(rows
             .iter()
             .map(|r| r.try_get::<String, _>("doctype"))
@@ -72,28 +79,15 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Deletes a doctype with every document, revision and local document.
+    /// Deletes a doctype with every document, revision, local document and
+    /// index entry, every step of removal.rs here, to the end; false if it
+    /// did not exist (or its deletion had begun elsewhere).
     pub async fn delete_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.begin_write().await?;
-        for table in ["index_entries", "doc_indexes", "local_docs", "revs", "docs"] {
-            sqlx::query(sql!(
-                "DELETE FROM {table} WHERE instance_id = $1 AND doctype = $2"
-            ))
-            .bind(inst.as_str())
-            .bind(doctype)
-            .execute(&mut *tx)
-            .await?;
+        if !self.retire_doctype(inst, doctype).await? {
+            return Ok(false);
         }
-        crate::blob_sweeps::note_sweep_on(&mut tx, inst).await?;
-        let n = sqlx::query("DELETE FROM doctypes WHERE instance_id = $1 AND doctype = $2")
-            .bind(inst.as_str())
-            .bind(doctype)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(n == 1)
+        while self.purge_doctype_step(inst, doctype).await? > 0 {}
+        Ok(true)
     }
 
     /// Serialises document writes on SQLite (see `Store::write_lock`).
@@ -119,6 +113,9 @@ pub(crate) struct LockedDoctype {
 /// sequence numbers one transaction at a time: on PostgreSQL `ON CONFLICT
 /// DO UPDATE` locks the row as `FOR UPDATE` would; SQLite has one writer
 /// anyway), and reads what the write needs, the instance's quota included.
+/// Refuses a doctype being deleted: on PostgreSQL the flag is read from the
+/// row as locked, so a write waiting for the lock when the deletion began
+/// sees it.
 pub(crate) async fn lock_doctype_on(
     conn: &mut sqlx::AnyConnection,
     inst: &InstanceId,
@@ -128,7 +125,7 @@ pub(crate) async fn lock_doctype_on(
     let r = sqlx::query(
         "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (instance_id, doctype) DO UPDATE SET update_seq = doctypes.update_seq \
-         RETURNING update_seq, revs_limit, index_count, \
+         RETURNING update_seq, revs_limit, index_count, removal_requested_at, \
          (SELECT quota_bytes FROM instances WHERE id = $1) AS quota_bytes",
     )
     .bind(inst.as_str())
@@ -136,6 +133,11 @@ pub(crate) async fn lock_doctype_on(
     .bind(now_ms())
     .fetch_one(&mut *conn)
     .await?;
+    if r.try_get::<Option<i64>, _>("removal_requested_at")?
+        .is_some()
+    {
+        return Err(super::removal::being_removed(doctype));
+    }
     Ok(LockedDoctype {
         update_seq: r.try_get("update_seq")?,
         revs_limit: r.try_get("revs_limit")?,
@@ -161,5 +163,18 @@ pub(crate) async fn ensure_doctype_on(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    if n == 0 {
+        let removing: Option<i64> = sqlx::query_scalar(
+            "SELECT removal_requested_at FROM doctypes WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        if removing.is_some() {
+            return Err(super::removal::being_removed(doctype));
+        }
+    }
     Ok(n == 1)
 }

@@ -311,7 +311,8 @@ impl Store {
 
     /// Indexes at most `max_docs` more documents for the doctype's pending
     /// builds, in one transaction under the writers' lock. Returns how many
-    /// builds are still pending afterwards.
+    /// builds are still pending afterwards. A doctype being deleted builds
+    /// nothing (its definitions are purged first).
     pub async fn build_step(
         &self,
         inst: &InstanceId,
@@ -325,7 +326,8 @@ impl Store {
             Engine::Sqlite => "",
         };
         let locked = sqlx::query(sql!(
-            "SELECT update_seq FROM doctypes WHERE instance_id = $1 AND doctype = $2{lock}"
+            "SELECT update_seq FROM doctypes WHERE instance_id = $1 AND doctype = $2 \
+             AND removal_requested_at IS NULL{lock}"
         ))
         .bind(inst.as_str())
         .bind(doctype)

@@ -156,8 +156,10 @@ impl Store {
         let Some(body) = body else {
             return Ok(false);
         };
+        // A doctype being deleted counts nothing already (removal.rs).
         sqlx::query(
-            "UPDATE doctypes SET bytes = bytes - $3 WHERE instance_id = $1 AND doctype = $2",
+            "UPDATE doctypes SET bytes = bytes - $3 WHERE instance_id = $1 AND doctype = $2 \
+             AND removal_requested_at IS NULL",
         )
         .bind(inst.as_str())
         .bind(doctype)

@@ -14,6 +14,7 @@ mod indexes;
 pub(crate) mod legacy;
 mod local;
 mod read;
+pub(crate) mod removal;
 mod usage;
 mod write;
 

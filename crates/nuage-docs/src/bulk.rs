@@ -121,7 +121,9 @@ impl Db<'_> {
         }
         let store = &self.docs.store;
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let trees = store.rev_trees(self.inst, self.doctype, &ids).await?;
+        let (trees, bodies) = store
+            .trees_with_bodies(self.inst, self.doctype, &ids)
+            .await?;
         // Which revisions each item asks for.
         let wanted: Vec<Vec<Rev>> = items
             .iter()
@@ -136,12 +138,6 @@ impl Db<'_> {
                 }
             })
             .collect();
-        let pairs: Vec<(String, Rev)> = items
-            .iter()
-            .zip(&wanted)
-            .flat_map(|(item, revs)| revs.iter().map(|r| (item.id.clone(), r.clone())))
-            .collect();
-        let bodies = store.bodies_of(self.inst, self.doctype, &pairs).await?;
         let full_read = self.sees_all(Verb::Get);
         let mut results = Vec::with_capacity(items.len());
         for (item, revs) in items.iter().zip(wanted) {

@@ -18,7 +18,17 @@ const OTHER: &str = "com.example.films";
 async fn fill(store: &Store, inst: &InstanceId, doctype: &str, n: usize) {
     store.test_indexed_docs(inst, doctype, n).await;
     store
-        .put_local_doc(inst, doctype, "checkpoint", None, "{}", 100)
+        .put_local_doc(
+            inst,
+            &LocalKey {
+                doctype,
+                creator: "",
+                id: "checkpoint",
+            },
+            None,
+            "{}",
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(store.index_entries_of(inst, doctype).await.len(), n);
@@ -139,7 +149,12 @@ async fn writes_to_a_doctype_being_deleted_are_refused(db: &TestDb) {
             .write_docs(&inst, T, vec![new_doc("late", json!({}))])
             .await,
     );
-    refused(store.put_local_doc(&inst, T, "late", None, "{}", 100).await);
+    let late = LocalKey {
+        doctype: T,
+        creator: "",
+        id: "late",
+    };
+    refused(store.put_local_doc(&inst, &late, None, "{}", 100).await);
     refused(store.ensure_doctype(&inst, T).await);
     assert_eq!(
         store.build_step(&inst, T, 1000).await.unwrap(),

@@ -13,9 +13,9 @@
 //! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
 //!   is read, is refused at once with CouchDB's 413; what the client still
 //!   sends is dropped unread, within bounds, and the connection closed.
-//! - Otherwise the body is read on the runtime (reading is waiting on the
-//!   client, not work), and the rest — parsing, the document service, the
-//!   answer — runs on a share thread.
+//! - Otherwise the body is read on the runtime (reading is mostly waiting
+//!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
+//!   — parsing, the document service, the answer — runs on a share thread.
 //!
 //! Must stay true: every handler that reads a body sits behind this layer.
 
@@ -87,6 +87,14 @@ enum Read {
     Failed(axum::Error),
 }
 
+/// The first bytes of a body are read as fast as they come; past them, at
+/// most this rate (512 Mbit/s, more than most uplinks carry): reading costs
+/// CPU on the workers every instance shares, and an instance sending
+/// bodies over loopback or a fast link as fast as it can (only to have
+/// them refused at 64 MiB) would otherwise take that CPU from the others.
+const UNPACED_BYTES: usize = 8 * 1024 * 1024;
+const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
+
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
 /// hands back the rest unread. A body of announced length is copied once
 /// into a buffer of that size; a chunked one is kept as its chunks arrive
@@ -103,9 +111,14 @@ async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
                     if len > DATA_BODY_LIMIT {
                         return Read::Over(body);
                     }
+                    let n = data.len();
                     match &mut into {
                         Some(buf) => buf.extend_from_slice(&data),
                         None => chunks.push(data),
+                    }
+                    if len > UNPACED_BYTES {
+                        tokio::time::sleep(Duration::from_secs_f64(n as f64 / READ_BYTES_PER_SEC))
+                            .await;
                     }
                 }
             }

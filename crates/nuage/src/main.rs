@@ -10,14 +10,6 @@ mod context;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: glibc's keeps what a burst
-/// of large requests took (a server at 18 MB after set-up stayed at
-/// 207–339 MB after bounds.py's attack) and grows per-thread arenas under
-/// a steady mixed load; mimalloc returns freed pages to the system
-/// shortly after, so resident memory follows what is in use.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

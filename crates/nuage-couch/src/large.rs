@@ -8,12 +8,11 @@
 //!   on inline.
 //! - Any other body (larger, or chunked with no length) is for an
 //!   authenticated caller only: the caller is resolved first (an
-//!   unauthenticated request is refused before its body is read).
-//! - A body announced over [`DATA_BODY_LIMIT`] is refused then and there
-//!   with CouchDB's 413; what the client still sends is dropped unread, at
-//!   a bounded rate, in its instance's turn, and the connection closed.
-//! - Other requests wait for their instance's turn; a body found over the
-//!   limit while it is read is refused as above.
+//!   unauthenticated request is refused before its body is read), then the
+//!   request waits for its instance's turn.
+//! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
+//!   is read, is refused at once with CouchDB's 413; what the client still
+//!   sends is dropped unread, within bounds, and the connection closed.
 //! - Otherwise the body is read on the runtime (reading is mostly waiting
 //!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
 //!   — parsing, the document service, the answer — runs on a share thread.
@@ -29,9 +28,8 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
-use nuage_core::InstanceId;
+use nuage_docs::SharePermit;
 use nuage_docs::share::SMALL_BODY_BYTES;
-use nuage_docs::{Share, SharePermit};
 use std::time::Duration;
 
 pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: Next) -> Response {
@@ -58,17 +56,16 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         Err(r) => return closing(refusal_response(&r)),
     };
     let share = state.docs.share().clone();
+    let permit = share.permit(&caller.instance).await;
     if announced.is_some_and(|n| n > DATA_BODY_LIMIT as u64) {
         if waits_for_continue {
             return closing(wire_error(&too_large_error()));
         }
-        // Refused at once; only dropping what still comes waits its turn.
-        return too_large(body, Turn::Wait(share, caller.instance));
+        return too_large(body, permit);
     }
-    let permit = share.permit(&caller.instance).await;
     let bytes = match read_bounded(body, announced).await {
         Read::Whole(b) => b,
-        Read::Over(rest) => return too_large(rest, Turn::Held(permit)),
+        Read::Over(rest) => return too_large(rest, permit),
         Read::Failed(e) => return closing(unreadable(&e)),
     };
     parts.extensions.insert(caller);
@@ -146,16 +143,9 @@ async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
 /// the client still sends is read and dropped ([`linger`]), so that
 /// closing with unread bytes does not reset the connection and lose the
 /// answer before the client reads it.
-fn too_large(rest: Body, turn: Turn) -> Response {
-    tokio::spawn(linger(rest, turn));
+fn too_large(rest: Body, permit: SharePermit) -> Response {
+    tokio::spawn(linger(rest, permit));
     closing(wire_error(&too_large_error()))
-}
-
-/// The instance's turn a lingering body is dropped in: held already, or
-/// to wait for.
-enum Turn {
-    Held(SharePermit),
-    Wait(Share, InstanceId),
 }
 
 /// Bytes and time a refused body may still take to arrive and be dropped,
@@ -167,13 +157,9 @@ const LINGER_BYTES: usize = 2 * DATA_BODY_LIMIT;
 const LINGER_TIME: Duration = Duration::from_secs(10);
 const LINGER_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
 
-async fn linger(mut rest: Body, turn: Turn) {
+async fn linger(mut rest: Body, permit: SharePermit) {
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {
-        let _permit = match turn {
-            Turn::Held(p) => p,
-            Turn::Wait(share, instance) => share.permit(&instance).await,
-        };
         while let Some(Ok(frame)) = rest.frame().await {
             let n = frame.data_ref().map_or(0, Bytes::len);
             dropped += n;
@@ -184,6 +170,7 @@ async fn linger(mut rest: Body, turn: Turn) {
         }
     })
     .await;
+    drop(permit);
 }
 
 fn closing(mut r: Response) -> Response {

@@ -342,56 +342,7 @@ async fn a_changes_answer_goes_out_in_chunks_not_a_write_per_row(db: &TestDb) {
     assert!(frames <= 20, "{frames} chunks for {} bytes", text.len());
 }
 
-/// One large request per instance at a time: while the instance's turn
-/// is held, its next large batch waits (and is then written), but a body
-/// announced over the limit is refused at once, without waiting.
-async fn large_requests_take_turns_and_an_oversized_one_is_refused_at_once(db: &TestDb) {
-    let w = world(db).await;
-    let turn = w.docs.share().permit(&w.instance).await;
-    let oversized = Request::builder()
-        .method("POST")
-        .uri("/data/com.example.notes/_bulk_docs")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .header(header::CONTENT_LENGTH, (80u64 << 20).to_string())
-        .body(Body::empty())
-        .unwrap();
-    let refused = tokio::time::timeout(Duration::from_secs(10), w.app.clone().oneshot(oversized))
-        .await
-        .expect("an oversized body is refused without waiting for the instance's turn")
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let docs: Vec<Value> = (0..300)
-        .map(|i| json!({"_id": format!("n{i}"), "text": "x".repeat(300)}))
-        .collect();
-    let body = json!({ "docs": docs }).to_string();
-    assert!(body.len() > 64 * 1024);
-    let batch = Request::builder()
-        .method("POST")
-        .uri("/data/com.example.notes/_bulk_docs")
-        .header(header::AUTHORIZATION, "Bearer owner")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CONTENT_LENGTH, body.len().to_string())
-        .body(Body::from(body))
-        .unwrap();
-    let mut batch = std::pin::pin!(w.app.clone().oneshot(batch));
-    // A zero timeout polls the request once before it looks at the clock.
-    assert!(
-        tokio::time::timeout(Duration::ZERO, &mut batch)
-            .await
-            .is_err(),
-        "a large request waits while its instance's turn is taken"
-    );
-    drop(turn);
-    let written = batch.await.unwrap();
-    assert_eq!(written.status(), StatusCode::CREATED);
-    let (_, _, info) = w
-        .call("GET", "/data/com.example.notes/", "owner", None)
-        .await;
-    assert_eq!(info["doc_count"], 300);
-}
-
 nuage_store::on_both_engines!(
-    large_requests_take_turns_and_an_oversized_one_is_refused_at_once,
     a_changes_answer_goes_out_in_chunks_not_a_write_per_row,
     a_quiet_feed_without_heartbeats_ends_once_its_credential_no_longer_checks,
     a_long_all_docs_answer_is_cut_short_once_its_credential_no_longer_checks,

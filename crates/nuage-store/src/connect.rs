@@ -74,13 +74,14 @@ impl Store {
             }
         };
         let pool = open(pool_options(engine, max_connections, Sync::Full)).await?;
+        // PostgreSQL: one pool for everything (clones share it).
         let (writer, relaxed) = if engine == Engine::Sqlite {
             (
-                Some(open(pool_options(engine, 1, Sync::Full).min_connections(1)).await?),
-                Some(open(pool_options(engine, 1, Sync::Normal)).await?),
+                open(pool_options(engine, 1, Sync::Full).min_connections(1)).await?,
+                open(pool_options(engine, 1, Sync::Normal)).await?,
             )
         } else {
-            (None, None)
+            (pool.clone(), pool.clone())
         };
         let store = Store {
             pool,
@@ -122,11 +123,7 @@ impl Store {
     pub(crate) async fn begin_write(
         &self,
     ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match (&self.writer, self.engine) {
-            (Some(writer), _) => writer.begin_with("BEGIN IMMEDIATE").await,
-            (None, Engine::Sqlite) => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            (None, Engine::Postgres) => self.pool.begin().await,
-        }
+        self.begin_on(&self.writer).await
     }
 
     /// A write transaction whose commit does not wait for the disk: for
@@ -140,17 +137,23 @@ impl Store {
     pub(crate) async fn begin_write_relaxed(
         &self,
     ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match (&self.relaxed, self.engine) {
-            // A connection of its own with synchronous=NORMAL: the setting
-            // cannot change inside a transaction.
-            (Some(relaxed), _) => relaxed.begin_with("BEGIN IMMEDIATE").await,
-            (None, Engine::Sqlite) => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            (None, Engine::Postgres) => {
-                let mut tx = self.pool.begin().await?;
-                // PostgreSQL: this transaction's commit only (SET LOCAL).
-                tx.execute("SET LOCAL synchronous_commit = off").await?;
-                Ok(tx)
-            }
+        // SQLite: a connection of its own with synchronous=NORMAL (the
+        // setting cannot change inside a transaction); PostgreSQL: this
+        // transaction's commit only.
+        let mut tx = self.begin_on(&self.relaxed).await?;
+        if self.engine == Engine::Postgres {
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
+        Ok(tx)
+    }
+
+    async fn begin_on(
+        &self,
+        pool: &sqlx::AnyPool,
+    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => pool.begin().await,
         }
     }
 }

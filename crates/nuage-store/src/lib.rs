@@ -65,12 +65,13 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// SQLite: the one connection every write transaction runs on
-    /// (`connect.rs`, `begin_write`).
-    writer: Option<AnyPool>,
-    /// SQLite: a connection whose commits do not wait for the disk
-    /// (`begin_write_relaxed`).
-    relaxed: Option<AnyPool>,
+    /// Where write transactions run (`connect.rs`, `begin_write`): on
+    /// SQLite one connection of its own, on PostgreSQL `pool`.
+    writer: AnyPool,
+    /// Where commits that need not wait for the disk run
+    /// (`begin_write_relaxed`): on SQLite a connection of its own with
+    /// synchronous=NORMAL, on PostgreSQL `pool`.
+    relaxed: AnyPool,
     engine: Engine,
     /// SQLite allows one writer: document writes take this lock so that two
     /// of our own transactions never deadlock upgrading a read lock, and so
@@ -111,9 +112,9 @@ impl Store {
         if let Some(group) = &self.group {
             group.shutdown().await;
         }
-        for pool in [&self.writer, &self.relaxed].into_iter().flatten() {
-            pool.close().await;
-        }
+        // On PostgreSQL these are `pool` itself; closing twice is harmless.
+        self.writer.close().await;
+        self.relaxed.close().await;
         self.pool.close().await;
     }
 }

@@ -311,6 +311,18 @@ impl Store {
         .expect("store a test token");
     }
 
+    /// The owner's `_local/checkpoint` of `doctype`, `{}`.
+    pub async fn test_checkpoint(&self, inst: &crate::InstanceId, doctype: &str) {
+        let key = crate::LocalKey {
+            doctype,
+            creator: "",
+            id: "checkpoint",
+        };
+        self.put_local_doc(inst, &key, None, "{}", 100)
+            .await
+            .expect("the test checkpoint is written");
+    }
+
     /// `n` documents `d00000`, `d00001`… of `doctype`, each `{"n": i}`,
     /// and a query design document whose index on `n` covers them, built.
     pub async fn test_indexed_docs(&self, inst: &crate::InstanceId, doctype: &str, n: usize) {

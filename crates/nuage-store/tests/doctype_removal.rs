@@ -17,20 +17,7 @@ const OTHER: &str = "com.example.films";
 /// covers each (built), and a `_local` document.
 async fn fill(store: &Store, inst: &InstanceId, doctype: &str, n: usize) {
     store.test_indexed_docs(inst, doctype, n).await;
-    store
-        .put_local_doc(
-            inst,
-            &LocalKey {
-                doctype,
-                creator: "",
-                id: "checkpoint",
-            },
-            None,
-            "{}",
-            100,
-        )
-        .await
-        .unwrap();
+    store.test_checkpoint(inst, doctype).await;
     assert_eq!(store.index_entries_of(inst, doctype).await.len(), n);
 }
 

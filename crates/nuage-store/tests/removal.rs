@@ -16,20 +16,7 @@ const T: &str = "com.example.notes";
 async fn populated(store: &Store, domain: &str, n: usize) -> InstanceId {
     let inst = store.test_instance(domain).await;
     store.test_indexed_docs(&inst, T, n).await;
-    store
-        .put_local_doc(
-            &inst,
-            &nuage_store::LocalKey {
-                doctype: T,
-                creator: "",
-                id: "checkpoint",
-            },
-            None,
-            "{}",
-            100,
-        )
-        .await
-        .unwrap();
+    store.test_checkpoint(&inst, T).await;
     store
         .create_session(
             &inst,

@@ -13,6 +13,10 @@
 //! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
 //!   is read, is refused at once with CouchDB's 413; what the client still
 //!   sends is dropped unread, within bounds, and the connection closed.
+//! - The body's bytes come out of the server-wide budget of body memory
+//!   ([`nuage_docs::Share`]): a body of announced length waits for its
+//!   bytes before a byte is read; a chunked one is refused with a 503 if
+//!   the budget is spent while it arrives.
 //! - Otherwise the body is read on the runtime (reading is mostly waiting
 //!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
 //!   — parsing, the document service, the answer — runs on a share thread.
@@ -56,16 +60,20 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         Err(r) => return closing(refusal_response(&r)),
     };
     let share = state.docs.share().clone();
-    let permit = share.permit(&caller.instance).await;
+    let mut permit = share.permit(&caller.instance).await;
     if announced.is_some_and(|n| n > DATA_BODY_LIMIT as u64) {
         if waits_for_continue {
             return closing(wire_error(&too_large_error()));
         }
-        return too_large(body, permit);
+        return refuse_unread(body, permit, wire_error(&too_large_error()));
     }
-    let bytes = match read_bounded(body, announced).await {
+    if let Some(n) = announced {
+        permit.reserve_body(n).await;
+    }
+    let bytes = match read_bounded(body, announced, &mut permit).await {
         Read::Whole(b) => b,
-        Read::Over(rest) => return too_large(rest, permit),
+        Read::Over(rest) => return refuse_unread(rest, permit, wire_error(&too_large_error())),
+        Read::NoRoom(rest) => return refuse_unread(rest, permit, busy()),
         Read::Failed(e) => return closing(unreadable(&e)),
     };
     parts.extensions.insert(caller);
@@ -84,8 +92,14 @@ enum Read {
     Whole(Bytes),
     /// Over [`DATA_BODY_LIMIT`]; what the client has not sent yet.
     Over(Body),
+    /// A chunked body grew past what the server-wide body budget had free;
+    /// what the client has not sent yet.
+    NoRoom(Body),
     Failed(axum::Error),
 }
+
+/// A chunked body reserves the body budget in steps of this many bytes.
+const RESERVE_STEP: u64 = 1024 * 1024;
 
 /// The first bytes of a body are read as fast as they come; past them, at
 /// most this rate (512 Mbit/s, more than most uplinks carry): reading costs
@@ -99,7 +113,7 @@ const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
 /// hands back the rest unread. A body of announced length is copied once
 /// into a buffer of that size; a chunked one is kept as its chunks arrive
 /// and joined at the end, so that one refused is never copied.
-async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
+async fn read_bounded(mut body: Body, announced: Option<u64>, permit: &mut SharePermit) -> Read {
     let mut into = announced.map(|n| Vec::with_capacity(n as usize));
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0;
@@ -112,6 +126,14 @@ async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
                         return Read::Over(body);
                     }
                     let n = data.len();
+                    // A body of announced length reserved its bytes before
+                    // it was read (one that sends more than it announced
+                    // fails in hyper).
+                    if into.is_none()
+                        && !permit.try_reserve_body((len as u64).next_multiple_of(RESERVE_STEP))
+                    {
+                        return Read::NoRoom(body);
+                    }
                     match &mut into {
                         Some(buf) => buf.extend_from_slice(&data),
                         None => chunks.push(data),
@@ -138,14 +160,33 @@ async fn read_bounded(mut body: Body, announced: Option<u64>) -> Read {
     Read::Whole(Bytes::from(whole))
 }
 
-/// CouchDB's 413 for a body over the limit, answered before the body is
-/// read. The connection closes once the answer is out; until then what
-/// the client still sends is read and dropped ([`linger`]), so that
-/// closing with unread bytes does not reset the connection and lose the
-/// answer before the client reads it.
-fn too_large(rest: Body, permit: SharePermit) -> Response {
+/// A refusal (CouchDB's 413 for a body over the limit, or a 503 when the
+/// body budget is spent) answered before the rest of the body is read.
+/// The connection closes once the answer is out; until then what the
+/// client still sends is read and dropped ([`linger`]), so that closing
+/// with unread bytes does not reset the connection and lose the answer
+/// before the client reads it. What was read is dropped now, so its bytes
+/// go back to the budget.
+fn refuse_unread(rest: Body, mut permit: SharePermit, answer: Response) -> Response {
+    permit.release_body();
     tokio::spawn(linger(rest, permit));
-    closing(wire_error(&too_large_error()))
+    closing(answer)
+}
+
+/// How long a client refused for want of body memory is asked to wait.
+const BUSY_RETRY_SECS: u32 = 5;
+
+fn busy() -> Response {
+    let mut r = wire_error(&CouchError::new(
+        503,
+        "service_unavailable",
+        format!(
+            "the server is holding as many large request bodies as it may; send this one again in {BUSY_RETRY_SECS} s, or with a Content-Length so that it can wait its turn"
+        ),
+    ));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECS));
+    r
 }
 
 /// Bytes and time a refused body may still take to arrive and be dropped,

@@ -73,6 +73,13 @@ impl Docs {
         }
     }
 
+    /// Large requests hold at most `bytes` of bodies at once, across every
+    /// instance ([`share::DEFAULT_BODY_BUDGET`] by default).
+    pub fn with_body_budget(mut self, bytes: u64) -> Docs {
+        self.share = Share::with_body_budget(bytes);
+        self
+    }
+
     /// Each instance's fair share of the CPU for large requests: every
     /// face runs a request with a large body through it.
     pub fn share(&self) -> &Share {

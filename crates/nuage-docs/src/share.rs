@@ -22,6 +22,15 @@
 //! held, and the permit lives until the answer is made; the threads never
 //! wait on a client (the body is already read when [`Share::run`] starts).
 //!
+//! - **within a server-wide budget of body bytes**: one large body per
+//!   instance is bounded, but a thousand instances each sending one are
+//!   not. A body of announced length reserves its bytes
+//!   ([`SharePermit::reserve_body`], waiting its turn in order if the
+//!   budget is spent); a chunked one reserves as it arrives and is refused
+//!   if the budget is spent ([`SharePermit::try_reserve_body`]: waiting
+//!   there, two half-read bodies could wait on each other for ever). The
+//!   bytes are released with the permit, once the answer is made.
+//!
 //! Cost per tenant: an instance with a large request in flight or waiting
 //! has one entry in a map, removed when its last permit is released;
 //! idle instances cost nothing. The threads (as many as cores, at least
@@ -49,26 +58,45 @@ pub const PER_INSTANCE: usize = 1;
 /// database beside us), large requests would nearly stop.
 const NICE: i32 = 10;
 
+/// Bytes of request bodies that large requests may hold in memory at
+/// once across every instance, by default: four bodies of the largest
+/// size a document request accepts.
+pub const DEFAULT_BODY_BUDGET: u64 = 256 * 1024 * 1024;
+
+/// The budget counts in units of this many bytes (a semaphore's permits
+/// are counted in `u32`).
+const BUDGET_UNIT: u64 = 1024;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// See the module documentation. Cheap to clone; clones share the permits
 /// and the threads.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Share {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     instances: Mutex<HashMap<InstanceId, Arc<Semaphore>>>,
     pool: OnceLock<Mutex<mpsc::Sender<Job>>>,
+    /// The server-wide budget of body bytes, in [`BUDGET_UNIT`]s.
+    bodies: Arc<Semaphore>,
+    body_units: u32,
 }
 
-/// An instance's turn for one large request; released when dropped.
+impl Default for Share {
+    fn default() -> Share {
+        Share::with_body_budget(DEFAULT_BODY_BUDGET)
+    }
+}
+
+/// An instance's turn for one large request, and the body bytes it
+/// reserved; both released when dropped.
 pub struct SharePermit {
     share: Share,
     instance: InstanceId,
     permit: Option<OwnedSemaphorePermit>,
+    body: Option<OwnedSemaphorePermit>,
 }
 
 /// The request's future panicked on a share thread.
@@ -77,6 +105,25 @@ pub struct SharePermit {
 pub struct SharePanicked;
 
 impl Share {
+    /// A share whose large requests hold at most `bytes` of bodies at once
+    /// (rounded up to a KiB, at least one).
+    pub fn with_body_budget(bytes: u64) -> Share {
+        let units = units(bytes).max(1);
+        Share {
+            inner: Arc::new(Inner {
+                instances: Mutex::default(),
+                pool: OnceLock::new(),
+                bodies: Arc::new(Semaphore::new(units as usize)),
+                body_units: units,
+            }),
+        }
+    }
+
+    /// Bytes of the body budget not reserved now (for tests and metrics).
+    pub fn body_budget_free(&self) -> u64 {
+        self.inner.bodies.available_permits() as u64 * BUDGET_UNIT
+    }
+
     /// Waits for `instance`'s turn: at most [`PER_INSTANCE`] large requests
     /// of one instance are in flight; the others wait here in order.
     pub async fn permit(&self, instance: &InstanceId) -> SharePermit {
@@ -94,6 +141,7 @@ impl Share {
             share: self.clone(),
             instance: instance.clone(),
             permit: Some(permit),
+            body: None,
         }
     }
 
@@ -182,6 +230,69 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// Budget units covering `bytes`.
+fn units(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX)
+}
+
+impl SharePermit {
+    /// Reserves `bytes` of the server-wide body budget for a body of that
+    /// announced length, waiting (in order) until they are free. A body
+    /// larger than the whole budget reserves the whole budget.
+    pub async fn reserve_body(&mut self, bytes: u64) {
+        let inner = &self.share.inner;
+        let want = self.units_beyond(units(bytes).min(inner.body_units));
+        if want == 0 {
+            return;
+        }
+        let got = inner
+            .bodies
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .expect("the body budget is never closed");
+        self.keep(got);
+    }
+
+    /// Reserves the budget for a body that has grown to `bytes`, without
+    /// waiting: `false` if the budget is spent (the body is to be refused
+    /// as the server being busy).
+    pub fn try_reserve_body(&mut self, bytes: u64) -> bool {
+        let want = self.units_beyond(units(bytes));
+        if want == 0 {
+            return true;
+        }
+        match self.share.inner.bodies.clone().try_acquire_many_owned(want) {
+            Ok(got) => {
+                self.keep(got);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Gives back the body bytes reserved so far (the body was dropped).
+    pub fn release_body(&mut self) {
+        self.body = None;
+    }
+
+    /// Units needed beyond those held to hold `need` in all.
+    fn units_beyond(&self, need: u32) -> u32 {
+        let held = self
+            .body
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
+        need.saturating_sub(u32::try_from(held).unwrap_or(u32::MAX))
+    }
+
+    fn keep(&mut self, got: OwnedSemaphorePermit) {
+        match &mut self.body {
+            Some(held) => held.merge(got),
+            None => self.body = Some(got),
+        }
+    }
+}
+
 impl Drop for SharePermit {
     fn drop(&mut self) {
         let mut map = self
@@ -198,6 +309,7 @@ impl Drop for SharePermit {
             map.remove(&self.instance);
         }
         drop(self.permit.take());
+        drop(self.body.take());
     }
 }
 
@@ -269,6 +381,37 @@ mod tests {
         let p = share.permit(&inst("a")).await;
         assert_eq!(share.run(p, async { 1 }).await.unwrap(), 1);
         assert_eq!(share.busy_instances(), 0);
+    }
+
+    #[tokio::test]
+    async fn bodies_of_every_instance_share_one_budget_of_bytes() {
+        let share = Share::with_body_budget(3 * 1024 * 1024);
+        let mut a = share.permit(&inst("a")).await;
+        a.reserve_body(2 * 1024 * 1024).await;
+        let mut b = share.permit(&inst("b")).await;
+        assert!(
+            waits(b.reserve_body(2 * 1024 * 1024)).await,
+            "another instance's body must wait while the budget is spent"
+        );
+        // A body read in chunks is refused rather than made to wait.
+        let mut c = share.permit(&inst("c")).await;
+        assert!(c.try_reserve_body(512 * 1024));
+        assert!(c.try_reserve_body(1024 * 1024), "its first MiB fits");
+        assert!(!c.try_reserve_body(1024 * 1024 + 1), "the budget is spent");
+        c.release_body();
+        assert_eq!(share.body_budget_free(), 1024 * 1024);
+        // The bytes come back when the request ends.
+        share.run(a, async {}).await.unwrap();
+        b.reserve_body(2 * 1024 * 1024).await;
+        assert_eq!(share.body_budget_free(), 1024 * 1024);
+        // A body larger than the whole budget takes all of it, then waits
+        // no more.
+        drop(b);
+        let mut d = share.permit(&inst("d")).await;
+        d.reserve_body(64 * 1024 * 1024).await;
+        assert_eq!(share.body_budget_free(), 0);
+        drop(d);
+        assert_eq!(share.body_budget_free(), 3 * 1024 * 1024);
     }
 
     /// This thread's nice value, from `/proc/thread-self/stat` (field 19).

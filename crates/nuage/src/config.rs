@@ -27,6 +27,8 @@ pub struct Config {
 pub struct ConnectionsConfig {
     pub header_timeout_secs: u64,
     pub body_deadline_secs: u64,
+    /// Bytes of large request bodies held at once, across instances.
+    pub large_bodies_memory_bytes: u64,
     /// 0: from the process's file limit.
     pub max: usize,
     /// 0: an eighth of `max` (no limit with `trust_forwarded_for`).
@@ -39,6 +41,7 @@ impl Default for ConnectionsConfig {
         ConnectionsConfig {
             header_timeout_secs: d.header_timeout.as_secs(),
             body_deadline_secs: d.body_deadline.as_secs(),
+            large_bodies_memory_bytes: nuage_docs::share::DEFAULT_BODY_BUDGET,
             max: 0,
             max_per_address: 0,
         }
@@ -219,6 +222,11 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     (
         "connections.body_deadline_secs",
         "A request's whole body must arrive within this (counted from the request's start).",
+        None,
+    ),
+    (
+        "connections.large_bodies_memory_bytes",
+        "Memory that bodies over 64 KiB (big batches and documents) may hold at once, all instances together; more wait their turn, or get a 503 if sent without a length.",
         None,
     ),
     (

@@ -82,4 +82,5 @@ pub fn docs(cfg: &Config, auth: &Auth) -> nuage_docs::Docs {
         auth.store().clone(),
         nuage_blob::Blobs::new(cfg.data.join("blobs")),
     )
+    .with_body_budget(cfg.connections.large_bodies_memory_bytes)
 }

@@ -48,6 +48,17 @@ async fn answer_to_head(server: &Server, head: &str) -> String {
     }
 }
 
+/// Everything the server sends until it closes the connection, as it
+/// must after a refusal.
+async fn answer_until_closed(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    tokio::time::timeout(BOUND, tcp.read_to_end(&mut got))
+        .await
+        .expect("the connection closes after the refusal")
+        .unwrap();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
 /// The answer in `got`, once its head and body are all there.
 fn whole_answer(got: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(got);
@@ -84,12 +95,7 @@ async fn a_body_announced_over_the_limit_is_refused_before_it_is_sent(server: Se
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     let head = head.replace("\r\n\r\n", "\r\nExpect: 100-continue\r\n\r\n");
     tcp.write_all(head.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    tokio::time::timeout(BOUND, tcp.read_to_end(&mut got))
-        .await
-        .expect("the connection closes after the refusal")
-        .unwrap();
-    let answer = String::from_utf8_lossy(&got);
+    let answer = answer_until_closed(&mut tcp).await;
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(!answer.contains("100 Continue"), "{answer}");
     server.assert_healthy().await;
@@ -142,4 +148,65 @@ async fn a_large_batch_is_written_with_the_callers_permissions(server: Server) {
         .await;
     assert_eq!(again.status, StatusCode::FORBIDDEN, "{again}");
     assert_eq!(owner.info(NOTES).await["doc_count"], 400);
+}
+
+/// The server-wide budget of body memory (`connections.large_bodies_memory_bytes`):
+/// a chunked body that outgrows it is refused as the server being busy,
+/// in CouchDB's shape and with `Retry-After`; the bytes it held go back,
+/// so bodies that fit are then served. (The budget is the server's, not
+/// the engine's: SQLite alone.)
+#[tokio::test]
+async fn a_chunked_body_past_the_servers_body_memory_is_refused_as_busy() {
+    let server = common::Server::start_configured(
+        common::Engine::Sqlite,
+        "[connections]\nlarge_bodies_memory_bytes = 1048576\n",
+    )
+    .await;
+    let token = server.cli_token(&format!("{NOTES}:ALL"), None).await;
+    // A valid batch of about 2 MiB, sent in chunks of 64 KiB.
+    let docs: Vec<Value> = (0..2000)
+        .map(|i| json!({"_id": format!("c{i:04}"), "text": "x".repeat(1100)}))
+        .collect();
+    let body = json!({ "docs": docs }).to_string();
+    assert!(body.len() > 2 * 1024 * 1024);
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /data/{NOTES}/_bulk_docs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        server.domain
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    for chunk in body.as_bytes().chunks(64 * 1024) {
+        tcp.write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+            .await
+            .unwrap();
+        tcp.write_all(chunk).await.unwrap();
+        tcp.write_all(b"\r\n").await.unwrap();
+    }
+    tcp.write_all(b"0\r\n\r\n").await.unwrap();
+    let answer = answer_until_closed(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.contains("\"error\":\"service_unavailable\""),
+        "{answer}"
+    );
+    assert!(answer.contains("send this one again"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after: 5"),
+        "{answer}"
+    );
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    assert_eq!(
+        owner.info(NOTES).await["doc_count"],
+        0,
+        "nothing of it written"
+    );
+    // A body of announced length waits for its bytes instead, and one
+    // that fits is served: the refused body's bytes came back.
+    let written = owner
+        .post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch())
+        .await
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(written.as_array().unwrap().len(), 400);
+    server.assert_healthy().await;
 }

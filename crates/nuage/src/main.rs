@@ -2,6 +2,7 @@
 //! the configuration and the wiring; it is the only crate that names the
 //! concrete backends.
 
+mod allocator;
 mod cli;
 mod commands;
 mod config;
@@ -12,6 +13,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if matches!(args.command, cli::Command::Serve(_)) {
+        allocator::restart_tuned();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -53,6 +53,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
     /// Starts `nuage serve` on a fresh database of `engine` and waits until
     /// it has printed its addresses and the onboarding link.
     pub async fn start(engine: Engine) -> Server {

@@ -1,0 +1,44 @@
+//! The C allocator's settings for a long-running server (glibc, Linux).
+//!
+//! glibc's defaults suit short programs: up to eight arenas per core, each
+//! thread allocating from its own, and a threshold for serving big blocks
+//! with `mmap` that rises every time such a block is freed. A server whose
+//! requests move between runtime workers, SQLite's connection threads and
+//! the share's threads then keeps freed memory spread over many arenas, and
+//! after one burst of large bodies serves every later large block from the
+//! heap, where it stays. So `nuage serve` runs with two arenas and a fixed
+//! threshold of 1 MiB: a large block goes back to the system when freed.
+//!
+//! The settings are glibc tunables, read only when a process starts, so
+//! the server starts itself once more with them set (the process keeps its
+//! id). An operator who sets `GLIBC_TUNABLES` keeps their own settings.
+
+/// What `serve` runs with.
+const TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576";
+
+/// Replaces this process by itself with [`TUNABLES`] set, unless they (or
+/// the operator's own) are set already. Returns only if that cannot be
+/// done, and the server then runs with glibc's defaults.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn restart_tuned() {
+    use std::os::unix::process::CommandExt;
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let err = std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .env("GLIBC_TUNABLES", TUNABLES)
+        .exec();
+    eprintln!(
+        "nuage: could not restart with the allocator's settings ({err}); running with glibc's defaults"
+    );
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn restart_tuned() {}

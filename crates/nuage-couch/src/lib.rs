@@ -303,8 +303,10 @@ fn wire_error(e: &CouchError) -> Response {
 
 /// CouchDB answers JSON with a trailing newline.
 pub fn json_response(status: StatusCode, v: &Value) -> Response {
-    let mut body = v.to_string();
-    body.push('\n');
+    // `to_vec` writes bytes directly, without `to_string`'s `fmt::Write`
+    // (seen at 6 % of a `_bulk_get`'s CPU).
+    let mut body = serde_json::to_vec(v).unwrap_or_default();
+    body.push(b'\n');
     couch_response(status, axum::body::Body::from(body), "application/json")
 }
 

@@ -192,10 +192,13 @@ impl Db<'_> {
                     &m,
                 )
                 .await?;
-                docs.push(json!({"ok": doc}));
+                docs.push(render::object([("ok", doc)]));
             }
-            results.push(json!({"id": item.id, "docs": docs}));
+            results.push(render::object([
+                ("id", Value::String(item.id.clone())),
+                ("docs", Value::Array(docs)),
+            ]));
         }
-        Ok(json!({"results": results}))
+        Ok(render::object([("results", Value::Array(results))]))
     }
 }

@@ -517,7 +517,10 @@ impl Db<'_> {
             }
         };
         let returned = docs.len();
-        let mut out = json!({"docs": docs, "bookmark": bookmark});
+        let mut out = crate::render::object([
+            ("docs", Value::Array(docs)),
+            ("bookmark", Value::String(bookmark)),
+        ]);
         if let Some(w) = &plan.warning {
             out["warning"] = json!(w);
         }

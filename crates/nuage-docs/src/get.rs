@@ -171,7 +171,7 @@ impl Db<'_> {
                     continue;
                 }
                 match self.revision(id, &tree, &t, &opts.meta).await? {
-                    Some(doc) => out.push(json!({"ok": doc})),
+                    Some(doc) => out.push(render::object([("ok", doc)])),
                     None => out.push(json!({"missing": t.to_string()})),
                 }
             }

@@ -38,6 +38,18 @@ pub fn parse_body(body: &str) -> Map<String, Value> {
     }
 }
 
+/// A JSON object of `members`, moved in: `json!` would copy each member
+/// value by serializing it again, which for a page of documents costs more
+/// than everything else the page needs.
+pub fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
 pub fn revisions(tree: &RevTree, rev: &Rev) -> Value {
     let path = tree.path(rev);
     let ids: Vec<&str> = path.iter().map(|r| r.id.as_str()).collect();

@@ -14,7 +14,7 @@
 //! id). An operator who sets `GLIBC_TUNABLES` keeps their own settings.
 
 /// What `serve` runs with.
-const TUNABLES: &str = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=1048576";
+const TUNABLES: &str = "glibc.malloc.mmap_threshold=1048576";
 
 /// Replaces this process by itself with [`TUNABLES`] set, unless they (or
 /// the operator's own) are set already. Returns only if that cannot be

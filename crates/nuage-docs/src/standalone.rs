@@ -145,6 +145,13 @@ impl Db<'_> {
         body.insert("_attachments".into(), Value::Object(atts));
         let mut inc = incoming::parse(Value::Object(body))?;
         self.check_room(data.as_ref().len()).await?;
+        // A write bound to conflict stores no blob (write.rs).
+        let tree = self
+            .docs
+            .store
+            .rev_tree(self.inst, self.doctype, id)
+            .await?;
+        crate::write::refuse_conflict(&tree, rev.as_ref(), false)?;
         let revpos = rev.as_ref().map_or(1, |r| r.pos.saturating_add(1));
         let stored =
             attachments::store_one(&self.docs.blobs, self.inst, content_type, revpos, data).await?;

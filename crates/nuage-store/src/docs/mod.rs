@@ -22,7 +22,9 @@ pub use builder::IndexBuilder;
 pub use changes::ChangeRow;
 pub use doctypes::DoctypeInfo;
 pub use group::GroupStats;
-pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
+pub use indexes::{
+    BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan, MAX_STORED_KEY_BYTES, stored_key,
+};
 pub use local::{LocalDoc, LocalKey};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use usage::Usage;

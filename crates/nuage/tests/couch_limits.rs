@@ -13,6 +13,7 @@ scenarios!(
     a_selector_limited_token_defines_no_index_by_any_route,
     local_documents_are_bounded_for_read_only_credentials,
     a_nul_character_gets_the_same_answer_on_both_engines,
+    a_nul_character_in_what_a_client_reads_gets_the_same_answer_on_both_engines,
     a_long_indexed_value_gets_the_same_answer_on_both_engines,
 );
 
@@ -199,6 +200,111 @@ async fn a_nul_character_gets_the_same_answer_on_both_engines(server: Server) {
     )
     .await;
     r.expect_error(StatusCode::BAD_REQUEST, "illegal_docid");
+}
+
+/// Reads name ids too: a NUL there must not reach PostgreSQL, which
+/// cannot hold it in text and fails the statement (a 500 where SQLite says
+/// "missing").
+async fn a_nul_character_in_what_a_client_reads_gets_the_same_answer_on_both_engines(
+    server: Server,
+) {
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    owner.save(NOTES, "n1", &json!({"text": "x"})).await;
+    for path in [
+        "/n%00",
+        "/n%00?revs=true",
+        "/n%00?open_revs=all",
+        "/_local/x%00y",
+        "/_design/a%00b",
+        "/n1/att%00",
+    ] {
+        let r = owner.get(&format!("/data/{NOTES}{path}")).await;
+        r.expect_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let r = owner
+        .delete(&format!("/data/{NOTES}/_local/x%00y?rev=0-1"))
+        .await;
+    r.expect_error(StatusCode::NOT_FOUND, "not_found");
+    let r = owner.delete(&format!("/data/{NOTES}/n%00?rev=1-abc")).await;
+    assert!(
+        r.status == StatusCode::NOT_FOUND || r.status == StatusCode::BAD_REQUEST,
+        "{r}"
+    );
+    let keys = owner
+        .post(
+            &format!("/data/{NOTES}/_all_docs"),
+            &json!({"keys": ["n1", "n\u{0}"]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(keys["rows"][0]["id"], "n1", "{keys}");
+    assert_eq!(keys["rows"][1]["error"], "not_found", "{keys}");
+    let r = owner
+        .get(&format!("/data/{NOTES}/_all_docs?startkey=%22n%5Cu0000%22"))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["rows"][0]["id"], "n1", "{r}");
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_bulk_get"),
+            &json!({"docs": [{"id": "n\u{0}"}]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(
+        r["results"][0]["docs"][0]["error"]["error"], "not_found",
+        "{r}"
+    );
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_revs_diff"),
+            &json!({"n\u{0}": ["1-abc"]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["n\u{0}"]["missing"][0], "1-abc", "{r}");
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_find"),
+            &json!({"selector": {"_id": {"$gt": "n\u{0}"}}}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["docs"][0]["_id"], "n1", "{r}");
+    // A bookmark is the client's too (URL-safe base64 of its JSON), and
+    // through an index as through `_all_docs` order.
+    owner
+        .post(
+            &format!("/data/{NOTES}/_index"),
+            &json!({"index": {"fields": ["text"]}, "ddoc": "by-text"}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    for (key, index) in [(json!([]), "_all_docs"), (json!(["x"]), "by-text")] {
+        let mark = serde_json::to_string(&json!({"id": "n\u{0}", "key": key, "v": 1})).unwrap();
+        let mark = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mark);
+        let r = owner
+            .post(
+                &format!("/data/{NOTES}/_find"),
+                &json!({"selector": {"text": "x"}, "bookmark": mark, "use_index": index}),
+            )
+            .await
+            .json_ok(StatusCode::OK);
+        assert_eq!(r["docs"][0]["_id"], "n1", "{r}");
+    }
+    // A limited credential's batch looks up the documents it names first.
+    let limited = server.couch(&format!("{NOTES}:ALL:x:text")).await;
+    let bulk = limited
+        .post(
+            &format!("/data/{NOTES}/_bulk_docs"),
+            &json!({"docs": [{"_id": "bad\u{0}id", "text": "x"}, {"_id": "fine", "text": "x"}]}),
+        )
+        .await;
+    assert!(
+        bulk.status == StatusCode::BAD_REQUEST || bulk.status == StatusCode::CREATED,
+        "{bulk}"
+    );
+    assert!(bulk.to_string().contains("illegal_docid"), "{bulk}");
 }
 
 /// A value no engine's index can hold as it is: PostgreSQL's B-tree takes

@@ -530,10 +530,12 @@ fn scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Bind>) {
     if let Some((key, id)) = scan.after {
         binds.push(Bind::Bytes(stored_key(key).to_vec()));
         let k = 3 + binds.len();
+        // A bookmark comes from the client: its id may hold U+0000.
+        let (id, id_cmp) = super::read::nul_free_bound(id, cmp);
         binds.push(Bind::Text(id.to_owned()));
         let i = 3 + binds.len();
         conds.push_str(&format!(
-            " AND (e.key {cmp} ${k} OR (e.key = ${k} AND e.doc_id {cmp} ${i}))"
+            " AND (e.key {cmp} ${k} OR (e.key = ${k} AND e.doc_id {id_cmp} ${i}))"
         ));
     }
     let limit = 4 + binds.len();

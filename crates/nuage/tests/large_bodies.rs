@@ -17,6 +17,7 @@ scenarios!(
     a_body_announced_over_the_limit_is_refused_before_it_is_sent,
     an_unauthenticated_large_body_is_refused_before_it_is_read,
     a_large_batch_is_written_with_the_callers_permissions,
+    a_client_sending_a_large_body_with_a_dead_token_is_told_so,
 );
 
 const NOTES: &str = "io.example.notes";
@@ -142,4 +143,34 @@ async fn a_large_batch_is_written_with_the_callers_permissions(server: Server) {
         .await;
     assert_eq!(again.status, StatusCode::FORBIDDEN, "{again}");
     assert_eq!(owner.info(NOTES).await["doc_count"], 400);
+}
+
+/// A replicator whose access token has expired (or was revoked) pushes a
+/// large batch: it must read the 401 that tells it to refresh its token,
+/// not lose the answer to a connection reset because the server closed the
+/// connection with the body still unread.
+async fn a_client_sending_a_large_body_with_a_dead_token_is_told_so(server: Server) {
+    let body = vec![b' '; 8 * 1024 * 1024];
+    for attempt in 0..5 {
+        let sent = server
+            .http()
+            .post(server.url(&format!("/data/{NOTES}/_bulk_docs")))
+            .bearer_auth("nat_expired")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let reply = match sent {
+            Ok(r) => r,
+            Err(e) => panic!("attempt {attempt}: the answer was lost: {e:?}"),
+        };
+        assert_eq!(
+            reply.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+        let text = reply.text().await.unwrap();
+        assert!(text.contains("\"error\":\"unauthorized\""), "{text}");
+    }
+    server.assert_healthy().await;
 }

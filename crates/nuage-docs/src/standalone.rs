@@ -137,6 +137,7 @@ impl Db<'_> {
         }
         // Adding an attachment updates the document: PUT.
         self.check_before_lookup(Verb::Put, id)?;
+        incoming::check_doc_id(id)?;
         let (mut body, mut atts) = match &rev {
             Some(r) => Self::with_stubs(self.body_at(Verb::Put, id, Some(r)).await?),
             None => (Map::new(), Map::new()),
@@ -156,7 +157,13 @@ impl Db<'_> {
         let stored =
             attachments::store_one(&self.docs.blobs, self.inst, content_type, revpos, data).await?;
         inc.stored_attachments.insert(name.to_owned(), stored);
-        self.put_incoming(id, inc, rev, true).await
+        let written = self.put_incoming(id, inc, rev, true).await;
+        // Refused after its blob was stored: the collector is told to look
+        // (blob_gc.rs), whichever check refused it.
+        if written.is_err() {
+            self.note_garbage_blobs().await;
+        }
+        written
     }
 
     pub async fn delete_attachment(

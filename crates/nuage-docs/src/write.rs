@@ -200,11 +200,8 @@ impl Db<'_> {
             Err(_) => true,
             Ok(o) => slots.iter().any(Result::is_err) || o.contains(&WriteOutcome::Conflict),
         };
-        if stores_blobs
-            && failed
-            && let Err(e) = store.note_blob_sweep(self.inst).await
-        {
-            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        if stores_blobs && failed {
+            self.note_garbage_blobs().await;
         }
         let outcomes = outcomes?;
         Ok(slots
@@ -220,6 +217,14 @@ impl Db<'_> {
                 }
             })
             .collect())
+    }
+
+    /// Tells the blob collector to look at this instance: a write stored
+    /// blobs and was then refused (blob_gc.rs).
+    pub(crate) async fn note_garbage_blobs(&self) {
+        if let Err(e) = self.docs.store.note_blob_sweep(self.inst).await {
+            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        }
     }
 
     /// Refuses inline attachments that the instance's quota has no room

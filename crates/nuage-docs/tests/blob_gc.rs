@@ -153,6 +153,18 @@ async fn writes_that_change_nothing_store_no_blob(db: &TestDb) {
             r.err()
         );
     }
+    // An attachment of a document whose id no document may have (as
+    // `PUT /data/{doctype}/_local/x/y.jpg` asks).
+    for (i, id) in ["_local", "_bad", "a\u{0}"].into_iter().enumerate() {
+        let r = photos
+            .put_attachment(id, "y.jpg", None, "image/jpeg", content(50 + i, 10_000))
+            .await;
+        assert!(
+            matches!(r, Err(nuage_docs::DocError::IllegalDocId(_))),
+            "{:?}",
+            r.err()
+        );
+    }
     // An inline attachment on an edit of a revision that is not a leaf.
     let (_, cat2) = photos
         .put("cat", json!({"k": 1}), Some(cat.clone()), true)

@@ -193,6 +193,11 @@ impl From<nuage_store::StoreError> for DocError {
             nuage_store::StoreError::DoctypeBeingRemoved { doctype } => {
                 return DocError::DoctypeBeingDeleted { doctype };
             }
+            nuage_store::StoreError::TooManyDoctypes { cap } => {
+                return DocError::Refused(format!(
+                    "this instance already holds {cap} doctypes, the most it may; delete one it no longer needs (DELETE /data/{{doctype}}) before writing to a new one"
+                ));
+            }
             _ => {}
         }
         tracing::error!(error = %e, "document store failed");

@@ -15,6 +15,7 @@ scenarios!(
     a_nul_character_gets_the_same_answer_on_both_engines,
     a_nul_character_in_what_a_client_reads_gets_the_same_answer_on_both_engines,
     a_long_indexed_value_gets_the_same_answer_on_both_engines,
+    a_read_only_credential_cannot_create_doctypes_without_end,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -401,4 +402,55 @@ async fn a_long_indexed_value_gets_the_same_answer_on_both_engines(server: Serve
     let mut sorted = ids.clone();
     sorted.sort();
     assert_eq!(sorted, ["v1", "v2", "v3", "v4"], "{ids:?}");
+}
+
+/// A `_local` checkpoint creates the doctype it names, for a credential
+/// that may only read: a doctype costs disk no quota counts, and each write
+/// of an instance with a quota sums over its doctypes. So an instance holds
+/// at most `MAX_DOCTYPES`, however they are created; existing ones stay
+/// writable, and deleting one makes room.
+async fn a_read_only_credential_cannot_create_doctypes_without_end(server: Server) {
+    let max = nuage_store::MAX_DOCTYPES;
+    let reader = server.couch("io.example.*:GET").await;
+    let owner = server.couch("io.example.*:ALL").await;
+    owner
+        .save("io.example.kept", "k", &json!({"text": "x"}))
+        .await;
+    for i in 1..max {
+        let r = reader
+            .put(&format!("/data/io.example.d{i}/_local/checkpoint"), &json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "doctype {i}: {r}");
+    }
+    // The instance holds `max`: the next one is refused, whoever asks.
+    let r = reader
+        .put(&format!("/data/io.example.d{max}/_local/checkpoint"), &json!({}))
+        .await;
+    let body = r.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(body["reason"].as_str().unwrap().contains("DELETE"), "{body}");
+    owner
+        .put(&format!("/data/io.example.d{max}"), &json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    owner
+        .put(&format!("/data/io.example.d{max}/doc"), &json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    // What exists stays writable, and a deletion makes room.
+    owner
+        .save("io.example.kept", "k2", &json!({"text": "y"}))
+        .await;
+    let all = owner
+        .get("/data/_all_doctypes")
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(all.as_array().unwrap().len() as i64, max, "{}", all.as_array().unwrap().len());
+    owner
+        .delete("/data/io.example.d1")
+        .await
+        .json_ok(StatusCode::OK);
+    let r = reader
+        .put(&format!("/data/io.example.d{max}/_local/checkpoint"), &json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r}");
 }

@@ -20,7 +20,7 @@ mod write;
 
 pub use builder::IndexBuilder;
 pub use changes::ChangeRow;
-pub use doctypes::DoctypeInfo;
+pub use doctypes::{DoctypeInfo, MAX_DOCTYPES};
 pub use group::GroupStats;
 pub use indexes::{
     BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan, MAX_STORED_KEY_BYTES, stored_key,

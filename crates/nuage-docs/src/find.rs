@@ -513,8 +513,23 @@ impl Db<'_> {
                         _ => break,
                     }
                 }
-                let result = find_in_memory(&docs, &indexes, &request)?;
-                (result.docs, result.bookmark, 0, read.read)
+                // Projected here, within the budget: a `fields` list is as
+                // long as the caller makes it, and every document answered
+                // goes through every one of its paths.
+                let whole = FindRequest {
+                    fields: None,
+                    ..request.clone()
+                };
+                let result = find_in_memory(&docs, &indexes, &whole)?;
+                let docs = match &request.fields {
+                    Some(fields) => result
+                        .docs
+                        .iter()
+                        .map(|d| read.in_time().map(|()| project(d, fields)))
+                        .collect::<DocResult<Vec<_>>>()?,
+                    None => result.docs,
+                };
+                (docs, result.bookmark, 0, read.read)
             }
             _ => {
                 let found = self.scan(&request, &plan, &source).await?;

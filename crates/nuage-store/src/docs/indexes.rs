@@ -21,7 +21,7 @@
 
 use super::placeholders;
 use super::read::{DocHead, head_from_row};
-use crate::{Engine, InstanceId, Result, Store, now_ms};
+use crate::{Engine, InstanceId, Result, Store, StoreError, now_ms};
 use nuage_mango::{IndexDefinition, encode_key, query_indexes};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -245,6 +245,12 @@ pub(crate) async fn sync_registry(
             wanted.insert(index.entries_id(), index.def_json().to_string());
         }
     }
+    if wanted.len() > MAX_INDEXES {
+        return Err(StoreError::TooManyIndexes {
+            cap: MAX_INDEXES,
+            wanted: wanted.len(),
+        });
+    }
     let existing: Vec<String> = sqlx::query_scalar(
         "SELECT index_id FROM doc_indexes WHERE instance_id = $1 AND doctype = $2",
     )
@@ -289,6 +295,14 @@ pub(crate) async fn sync_registry(
         .await?;
     Ok(pending)
 }
+
+/// Distinct indexes one doctype may maintain at most. Every write of a
+/// document replaces its entry in each of them, under the writers' lock
+/// that every tenant's writes share, and the entries are not counted by
+/// the quota: without a bound, one design document listing thousands of
+/// indexes made each of the doctype's writes insert thousands of rows,
+/// stalling every tenant's writes and filling the disk past the quota.
+pub const MAX_INDEXES: usize = 100;
 
 /// Documents indexed per build step at most.
 pub const BUILD_STEP_DOCS: i64 = 500;

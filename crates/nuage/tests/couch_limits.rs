@@ -418,16 +418,25 @@ async fn a_read_only_credential_cannot_create_doctypes_without_end(server: Serve
         .await;
     for i in 1..max {
         let r = reader
-            .put(&format!("/data/io.example.d{i}/_local/checkpoint"), &json!({}))
+            .put(
+                &format!("/data/io.example.d{i}/_local/checkpoint"),
+                &json!({}),
+            )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "doctype {i}: {r}");
     }
     // The instance holds `max`: the next one is refused, whoever asks.
     let r = reader
-        .put(&format!("/data/io.example.d{max}/_local/checkpoint"), &json!({}))
+        .put(
+            &format!("/data/io.example.d{max}/_local/checkpoint"),
+            &json!({}),
+        )
         .await;
     let body = r.expect_error(StatusCode::FORBIDDEN, "forbidden");
-    assert!(body["reason"].as_str().unwrap().contains("DELETE"), "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("DELETE"),
+        "{body}"
+    );
     owner
         .put(&format!("/data/io.example.d{max}"), &json!({}))
         .await
@@ -444,13 +453,21 @@ async fn a_read_only_credential_cannot_create_doctypes_without_end(server: Serve
         .get("/data/_all_doctypes")
         .await
         .json_ok(StatusCode::OK);
-    assert_eq!(all.as_array().unwrap().len() as i64, max, "{}", all.as_array().unwrap().len());
+    assert_eq!(
+        all.as_array().unwrap().len() as i64,
+        max,
+        "{}",
+        all.as_array().unwrap().len()
+    );
     owner
         .delete("/data/io.example.d1")
         .await
         .json_ok(StatusCode::OK);
     let r = reader
-        .put(&format!("/data/io.example.d{max}/_local/checkpoint"), &json!({}))
+        .put(
+            &format!("/data/io.example.d{max}/_local/checkpoint"),
+            &json!({}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{r}");
 }

@@ -8,8 +8,10 @@
 //!   on inline.
 //! - Any other body (larger, or chunked with no length) is for an
 //!   authenticated caller only: the caller is resolved first (an
-//!   unauthenticated request is refused before its body is read), then the
-//!   request waits for its instance's turn.
+//!   unauthenticated request is refused before its body is read, and what
+//!   it still sends is dropped, within bounds and by a few such requests at
+//!   a time server-wide, so that it reads its 401), then the request waits
+//!   for its instance's turn.
 //! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
 //!   is read, is refused at once with CouchDB's 413; what the client still
 //!   sends is dropped unread, within bounds, and the connection closed.
@@ -57,7 +59,8 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
     let (mut parts, body) = req.into_parts();
     let caller = match state.gate.caller(&parts).await {
         Ok(c) => c,
-        Err(r) => return closing(refusal_response(&r)),
+        Err(r) if waits_for_continue => return closing(refusal_response(&r)),
+        Err(r) => return refused_unread(refusal_response(&r), body),
     };
     let share = state.docs.share().clone();
     let mut permit = share.permit(&caller.instance).await;
@@ -189,6 +192,27 @@ fn busy() -> Response {
     r
 }
 
+/// Refused bodies of callers who could not be identified that may be
+/// dropped at once, server-wide: such a caller holds no instance's turn,
+/// so this bounds what unauthenticated clients make the server read (at
+/// most this many times [`LINGER_BYTES_PER_SEC`]); past it, the connection
+/// is closed at once, and the client may lose its answer.
+const UNIDENTIFIED_LINGERS: usize = 16;
+static UNIDENTIFIED: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(UNIDENTIFIED_LINGERS);
+
+/// A refusal made before the body was read (no or a dead credential). The
+/// client is most likely still sending: closing with its body unread
+/// would reset the connection and lose the answer — a replicator whose
+/// token expired would never read the 401 that tells it to refresh it. So
+/// what it sends is dropped for a while, as for a body too large.
+fn refused_unread(r: Response, rest: Body) -> Response {
+    if let Ok(slot) = UNIDENTIFIED.try_acquire() {
+        tokio::spawn(linger(rest, slot));
+    }
+    closing(r)
+}
+
 /// Bytes and time a refused body may still take to arrive and be dropped,
 /// at most, holding its instance's turn (nginx's `lingering_close` does the
 /// same for the same reason), and the rate it is read at: a client that
@@ -198,7 +222,9 @@ const LINGER_BYTES: usize = 2 * DATA_BODY_LIMIT;
 const LINGER_TIME: Duration = Duration::from_secs(10);
 const LINGER_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
 
-async fn linger(mut rest: Body, permit: SharePermit) {
+/// Drops what is left of a refused body, within bounds, holding `turn`
+/// (the instance's, or a place among [`UNIDENTIFIED_LINGERS`]) until done.
+async fn linger<T: Send>(mut rest: Body, turn: T) {
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {
         while let Some(Ok(frame)) = rest.frame().await {
@@ -211,7 +237,7 @@ async fn linger(mut rest: Body, permit: SharePermit) {
         }
     })
     .await;
-    drop(permit);
+    drop(turn);
 }
 
 fn closing(mut r: Response) -> Response {

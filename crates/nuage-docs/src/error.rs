@@ -193,6 +193,16 @@ impl From<nuage_store::StoreError> for DocError {
             nuage_store::StoreError::DoctypeBeingRemoved { doctype } => {
                 return DocError::DoctypeBeingDeleted { doctype };
             }
+            nuage_store::StoreError::TooManyIndexes { cap, wanted } => {
+                return DocError::Refused(format!(
+                    "the design documents of this doctype would define {wanted} indexes; a doctype maintains at most {cap}: delete indexes it no longer needs (DELETE _index/...) first"
+                ));
+            }
+            nuage_store::StoreError::TooManyDoctypes { cap } => {
+                return DocError::Refused(format!(
+                    "this instance already holds {cap} doctypes, the most it may; delete one it no longer needs (DELETE /data/{{doctype}}) before writing to a new one"
+                ));
+            }
             _ => {}
         }
         tracing::error!(error = %e, "document store failed");

@@ -26,7 +26,7 @@ use nuage_mango::{
     QueryPlan, all_docs_index_json, choose_index, encode_key, find_in_memory, index_ranges,
     project, query_indexes,
 };
-use nuage_store::{AllDocsQuery, DocHead, IndexScan};
+use nuage_store::{AllDocsQuery, DocHead, IndexScan, MAX_STORED_KEY_BYTES, stored_key};
 use serde_json::{Map, Value, json};
 use std::cmp::Ordering;
 use std::time::{Duration, Instant};
@@ -333,12 +333,27 @@ impl Db<'_> {
         let hidden = |id: &str, doc: &Value| -> bool {
             limited && self.check_doc(Verb::Get, id, Some(doc)).is_err()
         };
-        // Keeps a readable row if it belongs to the page; true once the
-        // page is full.
-        let mut keep = |found: &mut Found, key: Vec<Value>, id: &str, doc: Value| -> bool {
+        // A bookmark whose key is longer than the index stores resumes in
+        // the order the rows are read: by stored key, then id.
+        let mark_stored: Option<Vec<u8>> = request.bookmark.as_ref().and_then(|b| {
+            let key = encode_key(&b.key);
+            (key.len() > MAX_STORED_KEY_BYTES).then(|| stored_key(&key).to_vec())
+        });
+        // Keeps a readable row (with its key as the index stores it, when
+        // read from one) if it belongs to the page; true once the page is
+        // full.
+        let mut keep = |found: &mut Found,
+                        key: Vec<Value>,
+                        stored: Option<&[u8]>,
+                        id: &str,
+                        doc: Value|
+         -> bool {
             found.docs_examined += 1;
             if let Some(mark) = &request.bookmark {
-                let position = mark.compare_row(&key, id);
+                let position = match (&mark_stored, stored) {
+                    (Some(m), Some(s)) => (s, id).cmp(&(m.as_slice(), mark.id.as_str())),
+                    _ => mark.compare_row(&key, id),
+                };
                 let after = match plan.direction {
                     Direction::Asc => position == Ordering::Greater,
                     Direction::Desc => position == Ordering::Less,
@@ -387,7 +402,7 @@ impl Db<'_> {
                             continue;
                         }
                         found.read_one()?;
-                        if keep(&mut found, Vec::new(), &h.id, doc) {
+                        if keep(&mut found, Vec::new(), None, &h.id, doc) {
                             return Ok(found);
                         }
                     }
@@ -437,7 +452,7 @@ impl Db<'_> {
                             let Some(key) = index.key_of(&doc) else {
                                 continue;
                             };
-                            if keep(&mut found, key, &row.head.id, doc) {
+                            if keep(&mut found, key, Some(&row.key), &row.head.id, doc) {
                                 return Ok(found);
                             }
                         }
@@ -498,8 +513,23 @@ impl Db<'_> {
                         _ => break,
                     }
                 }
-                let result = find_in_memory(&docs, &indexes, &request)?;
-                (result.docs, result.bookmark, 0, read.read)
+                // Projected here, within the budget: a `fields` list is as
+                // long as the caller makes it, and every document answered
+                // goes through every one of its paths.
+                let whole = FindRequest {
+                    fields: None,
+                    ..request.clone()
+                };
+                let result = find_in_memory(&docs, &indexes, &whole)?;
+                let docs = match &request.fields {
+                    Some(fields) => result
+                        .docs
+                        .iter()
+                        .map(|d| read.in_time().map(|()| project(d, fields)))
+                        .collect::<DocResult<Vec<_>>>()?,
+                    None => result.docs,
+                };
+                (docs, result.bookmark, 0, read.read)
             }
             _ => {
                 let found = self.scan(&request, &plan, &source).await?;

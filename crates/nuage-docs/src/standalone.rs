@@ -137,6 +137,7 @@ impl Db<'_> {
         }
         // Adding an attachment updates the document: PUT.
         self.check_before_lookup(Verb::Put, id)?;
+        incoming::check_doc_id(id)?;
         let (mut body, mut atts) = match &rev {
             Some(r) => Self::with_stubs(self.body_at(Verb::Put, id, Some(r)).await?),
             None => (Map::new(), Map::new()),
@@ -145,11 +146,24 @@ impl Db<'_> {
         body.insert("_attachments".into(), Value::Object(atts));
         let mut inc = incoming::parse(Value::Object(body))?;
         self.check_room(data.as_ref().len()).await?;
+        // A write bound to conflict stores no blob (write.rs).
+        let tree = self
+            .docs
+            .store
+            .rev_tree(self.inst, self.doctype, id)
+            .await?;
+        crate::write::refuse_conflict(&tree, rev.as_ref(), false)?;
         let revpos = rev.as_ref().map_or(1, |r| r.pos.saturating_add(1));
         let stored =
             attachments::store_one(&self.docs.blobs, self.inst, content_type, revpos, data).await?;
         inc.stored_attachments.insert(name.to_owned(), stored);
-        self.put_incoming(id, inc, rev, true).await
+        let written = self.put_incoming(id, inc, rev, true).await;
+        // Refused after its blob was stored: the collector is told to look
+        // (blob_gc.rs), whichever check refused it.
+        if written.is_err() {
+            self.note_garbage_blobs().await;
+        }
+        written
     }
 
     pub async fn delete_attachment(

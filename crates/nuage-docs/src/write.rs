@@ -9,7 +9,7 @@ use crate::incoming::{self, Incoming};
 use crate::render::parse_body;
 use crate::revid::new_rev_id;
 use nuage_core::Verb;
-use nuage_core::revs::Rev;
+use nuage_core::revs::{Rev, RevTree};
 use nuage_store::{DocHead, DocWrite, WriteOutcome};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -200,11 +200,8 @@ impl Db<'_> {
             Err(_) => true,
             Ok(o) => slots.iter().any(Result::is_err) || o.contains(&WriteOutcome::Conflict),
         };
-        if stores_blobs
-            && failed
-            && let Err(e) = store.note_blob_sweep(self.inst).await
-        {
-            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        if stores_blobs && failed {
+            self.note_garbage_blobs().await;
         }
         let outcomes = outcomes?;
         Ok(slots
@@ -220,6 +217,14 @@ impl Db<'_> {
                 }
             })
             .collect())
+    }
+
+    /// Tells the blob collector to look at this instance: a write stored
+    /// blobs and was then refused (blob_gc.rs).
+    pub(crate) async fn note_garbage_blobs(&self) {
+        if let Err(e) = self.docs.store.note_blob_sweep(self.inst).await {
+            tracing::debug!(error = %e, "could not note a blob sweep; the next one will do");
+        }
     }
 
     /// Refuses inline attachments that the instance's quota has no room
@@ -362,13 +367,32 @@ impl Db<'_> {
         let mut body: Map<String, Value> = inc.body;
         let mut stored = inc.stored_attachments;
         if let Some(atts) = inc.attachments.filter(|a| !a.is_empty()) {
-            let known = self.known_attachments(&id).await.map_err(fail)?;
-            let mut from_body =
-                attachments::store(&self.docs.blobs, self.inst, &id, atts, new_pos, &known)
-                    .await
-                    .map_err(fail)?;
-            from_body.append(&mut stored);
-            stored = from_body;
+            let tree = self
+                .docs
+                .store
+                .rev_tree(self.inst, self.doctype, &id)
+                .await
+                .map_err(|e| fail(e.into()))?;
+            // No blob for a write that will change nothing: one the store
+            // is about to refuse, or a replicated revision it already holds,
+            // would leave its attachments on disk, counted by no quota and
+            // referenced by nothing (blob_gc.rs).
+            let held = path.as_ref().is_some_and(|p| tree.contains(&p[0]));
+            if path.is_none() {
+                refuse_conflict(&tree, inc.rev.as_ref(), inc.deleted).map_err(fail)?;
+            }
+            if serde_json::to_string(&body).map_or(0, |t| t.len()) > self.docs.max_doc_bytes {
+                return Err(fail(DocError::too_large(self.docs.max_doc_bytes)));
+            }
+            if !held {
+                let known = self.known_attachments(&id, &tree).await.map_err(fail)?;
+                let mut from_body =
+                    attachments::store(&self.docs.blobs, self.inst, &id, atts, new_pos, &known)
+                        .await
+                        .map_err(fail)?;
+                from_body.append(&mut stored);
+                stored = from_body;
+            }
         }
         if !stored.is_empty() {
             body.insert("_attachments".into(), Value::Object(stored));
@@ -424,9 +448,12 @@ impl Db<'_> {
 
     /// The `_attachments` of every revision of the document that still has
     /// a body (its leaves), newest first: where stubs are looked up.
-    async fn known_attachments(&self, id: &str) -> DocResult<Vec<Map<String, Value>>> {
+    async fn known_attachments(
+        &self,
+        id: &str,
+        tree: &RevTree,
+    ) -> DocResult<Vec<Map<String, Value>>> {
         let store = &self.docs.store;
-        let tree = store.rev_tree(self.inst, self.doctype, id).await?;
         let leaves: Vec<Rev> = tree.leaves().iter().map(|n| n.rev.clone()).collect();
         if leaves.is_empty() {
             return Ok(Vec::new());
@@ -443,5 +470,21 @@ impl Db<'_> {
                 _ => None,
             })
             .collect())
+    }
+}
+
+/// Refuses, before its blobs are stored, an interactive edit that the
+/// store would refuse as a conflict (the same rule, `RevTree::edit`, on the
+/// tree as read now; the store applies it again, exactly, at commit).
+pub(crate) fn refuse_conflict(
+    tree: &RevTree,
+    parent: Option<&Rev>,
+    deleted: bool,
+) -> DocResult<()> {
+    // The new revision's id does not change the outcome but for an edit
+    // made twice, which the store still catches.
+    match tree.clone().edit(parent, String::new(), deleted) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(DocError::conflict()),
     }
 }

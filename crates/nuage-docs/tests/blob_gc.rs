@@ -25,12 +25,9 @@ fn content(i: usize, len: usize) -> Vec<u8> {
     format!("{i:08}").bytes().cycle().take(len).collect()
 }
 
-async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = db.open().await;
-    let blobs = Blobs::new(dir.path());
-    let docs = Docs::new(store.clone(), blobs.clone());
-    let inst: InstanceId = store
+/// An instance with a quota of [`QUOTA`].
+async fn small_instance(store: &nuage_store::Store) -> InstanceId {
+    store
         .create_instance(NewInstance {
             domain: "small.test".into(),
             quota_bytes: Some(QUOTA),
@@ -38,7 +35,15 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
         })
         .await
         .unwrap()
-        .id;
+        .id
+}
+
+async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.open().await;
+    let blobs = Blobs::new(dir.path());
+    let docs = Docs::new(store.clone(), blobs.clone());
+    let inst = small_instance(&store).await;
     let access = owner();
     let photos = docs.db(&inst, &access, PHOTOS).unwrap();
     // One photo replaced 20 times (each fits the quota alone, all of them
@@ -115,4 +120,109 @@ async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
     assert_eq!(blobs.count(&inst).await.unwrap(), 3);
 }
 
-nuage_store::on_both_engines!(replaced_and_deleted_attachments_are_collected);
+/// A write that is refused, or that brings a revision already held, must
+/// not leave its attachments on disk: nothing references them and the
+/// quota does not count them, so a client sending them again and again
+/// (with new content each time) would fill the disk past its quota for as
+/// long as the collector waits — or for ever, when no sweep was noted.
+async fn writes_that_change_nothing_store_no_blob(db: &TestDb) {
+    use base64::Engine as _;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::STANDARD.encode(v);
+    let dir = tempfile::tempdir().unwrap();
+    let store = db.open().await;
+    let blobs = Blobs::new(dir.path());
+    let mut docs = Docs::new(store.clone(), blobs.clone());
+    docs.max_doc_bytes = 100_000;
+    let inst = small_instance(&store).await;
+    let access = owner();
+    let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+    let (_, cat) = photos
+        .put_attachment("cat", "cat.jpg", None, "image/jpeg", content(1, 10_000))
+        .await
+        .unwrap();
+    assert_eq!(blobs.count(&inst).await.unwrap(), 1);
+
+    // An attachment put on an existing document without its revision.
+    for i in 10..15 {
+        let r = photos
+            .put_attachment("cat", "more.jpg", None, "image/jpeg", content(i, 10_000))
+            .await;
+        assert!(
+            matches!(r, Err(nuage_docs::DocError::Conflict)),
+            "{:?}",
+            r.err()
+        );
+    }
+    // An attachment of a document whose id no document may have (as
+    // `PUT /data/{doctype}/_local/x/y.jpg` asks).
+    for (i, id) in ["_local", "_bad", "a\u{0}"].into_iter().enumerate() {
+        let r = photos
+            .put_attachment(id, "y.jpg", None, "image/jpeg", content(50 + i, 10_000))
+            .await;
+        assert!(
+            matches!(r, Err(nuage_docs::DocError::IllegalDocId(_))),
+            "{:?}",
+            r.err()
+        );
+    }
+    // An inline attachment on an edit of a revision that is not a leaf.
+    let (_, cat2) = photos
+        .put("cat", json!({"k": 1}), Some(cat.clone()), true)
+        .await
+        .unwrap();
+    for i in 20..25 {
+        let r = photos
+            .put(
+                "cat",
+                json!({"_attachments": {"x": {"data": b64(&content(i, 10_000))}}}),
+                Some(cat.clone()),
+                true,
+            )
+            .await;
+        assert!(
+            matches!(r, Err(nuage_docs::DocError::Conflict)),
+            "{:?}",
+            r.err()
+        );
+    }
+    // A document over the size limit, with an attachment.
+    let r = photos
+        .put(
+            "fat",
+            json!({"pad": "x".repeat(200_000),
+                   "_attachments": {"x": {"data": b64(&content(30, 10_000))}}}),
+            None,
+            true,
+        )
+        .await;
+    assert!(r.is_err());
+    // A replicated revision already held, sent again with other content.
+    for i in 40..45 {
+        let out = photos
+            .bulk_docs(
+                vec![json!({"_id": "r", "_rev": "1-abc",
+                  "_attachments": {"x": {"content_type": "text/plain",
+                                         "data": b64(&content(i, 10_000))}}})],
+                false,
+            )
+            .await
+            .unwrap();
+        assert!(out[0].is_ok(), "{out:?}");
+    }
+    // Stored: the cat's photo (which the edit to `cat2` dropped, left to
+    // the collector) and the replicated revision's first content.
+    assert_eq!(
+        blobs.count(&inst).await.unwrap(),
+        2,
+        "no blob for a write that changed nothing"
+    );
+    assert_eq!(store.referenced_blobs(&inst).await.unwrap().len(), 1);
+    let r = photos.get_attachment("r", "x", None).await.unwrap();
+    assert_eq!(r.data, content(40, 10_000));
+    let _ = cat2;
+}
+
+nuage_store::on_both_engines!(
+    replaced_and_deleted_attachments_are_collected,
+    writes_that_change_nothing_store_no_blob
+);

@@ -56,4 +56,38 @@ async fn a_find_past_its_time_budget_is_refused_with_what_to_do(db: &TestDb) {
     }
 }
 
-nuage_store::on_both_engines!(a_find_past_its_time_budget_is_refused_with_what_to_do);
+/// While an index is built, `_find` answers from the in-memory pipeline
+/// over the rows it read within its budget; what it then does with them
+/// must stay within the budget too. A `fields` list is the caller's to
+/// make as long as its body: each returned document is projected through
+/// every one of its paths.
+async fn a_long_fields_list_does_not_outrun_the_time_budget(db: &TestDb) {
+    let mut c = cloud(db).await;
+    c.docs.find_budget = Duration::from_secs(2);
+    let d = c.docs.db(&c.inst, &c.owner, NOTES).unwrap();
+    let notes = (0..6000)
+        .map(|i| json!({"_id": format!("n{i:05}"), "n": i}))
+        .collect();
+    d.bulk_docs(notes, true).await.unwrap();
+    // More documents than POST _index builds inline: still building (no
+    // builder runs here), so `_find` takes the in-memory path.
+    d.create_index(json!({"index": {"fields": ["n"]}, "ddoc": "ix", "name": "n"}))
+        .await
+        .unwrap();
+    let fields: Vec<String> = (0..20_000).map(|i| format!("f{i}")).collect();
+    let started = std::time::Instant::now();
+    let answer = d
+        .find(json!({"selector": {"n": {"$gte": 0}}, "fields": fields, "limit": 6000}))
+        .await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?}, past a budget of 2 s: {:?}",
+        answer.map(|a| a["docs"].as_array().map(Vec::len))
+    );
+}
+
+nuage_store::on_both_engines!(
+    a_find_past_its_time_budget_is_refused_with_what_to_do,
+    a_long_fields_list_does_not_outrun_the_time_budget
+);

@@ -28,6 +28,12 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("the doctype holds {held} _local documents, the most this writer may create ({cap})")]
     LocalFull { held: i64, cap: i64 },
+    #[error(
+        "the doctype's design documents define {wanted} indexes, more than the {cap} it may maintain"
+    )]
+    TooManyIndexes { cap: usize, wanted: usize },
+    #[error("the instance holds {cap} doctypes, the most it may")]
+    TooManyDoctypes { cap: i64 },
     #[error("the doctype {doctype} is being deleted")]
     DoctypeBeingRemoved { doctype: String },
     #[error("the write needs {needed} more bytes than the instance's quota allows")]

@@ -44,7 +44,8 @@ pub use blob_sweeps::BLOB_KEY;
 pub use connect::Engine;
 pub use docs::{
     AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, GroupStats,
-    IndexBuild, IndexBuilder, IndexScan, LocalDoc, LocalKey, RevRow, Usage, WriteOutcome,
+    IndexBuild, IndexBuilder, IndexScan, LocalDoc, LocalKey, MAX_DOCTYPES, MAX_INDEXES,
+    MAX_STORED_KEY_BYTES, RevRow, Usage, WriteOutcome, stored_key,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

@@ -1,8 +1,14 @@
 //! A deadline on request bodies: a client that sends its body a byte now
 //! and then holds a connection and a handler for as long as it likes; here
 //! the whole body must have arrived within `Limits::body_deadline` of the
-//! request's start, else reading it fails (every face answers that in its
-//! own error format, as any unreadable body).
+//! server's first read of it, else reading it fails (every face answers
+//! that in its own error format, as any unreadable body).
+//!
+//! From the first read, not the request's start: a large request waits for
+//! its instance's turn (nuage-couch `large.rs`) before its body is read,
+//! and a client cannot send what the server does not read; counting the
+//! wait made a large request queued behind a slow one fail through no
+//! fault of its own.
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Request, State};
@@ -17,7 +23,8 @@ use tokio::time::Sleep;
 
 struct DeadlineBody {
     inner: Body,
-    deadline: Pin<Box<Sleep>>,
+    /// Set at the first read.
+    deadline: Option<Pin<Box<Sleep>>>,
     limit: Duration,
 }
 
@@ -26,16 +33,20 @@ impl HttpBody for DeadlineBody {
     type Error = axum::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+        let this = self.get_mut();
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(this.limit)));
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
             return Poll::Ready(frame);
         }
-        match self.deadline.as_mut().poll(cx) {
+        match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(format!(
                 "the request body did not arrive within {} s; send it faster, or in smaller parts",
-                self.limit.as_secs()
+                this.limit.as_secs()
             ))))),
             Poll::Pending => Poll::Pending,
         }
@@ -69,7 +80,7 @@ pub async fn body_deadline(State(limit): State<Duration>, req: Request, next: Ne
     let req = req.map(|inner| {
         Body::new(DeadlineBody {
             inner,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            deadline: None,
             limit,
         })
     });

@@ -38,7 +38,8 @@ pub struct Limits {
     /// headers).
     pub header_timeout: Duration,
     /// Time a client has to send a whole request body, however large
-    /// (64 MiB at 2 Mbit/s fits in the default 300 s).
+    /// (64 MiB at 2 Mbit/s fits in the default 300 s), from the server's
+    /// first read of it.
     pub body_deadline: Duration,
     /// Connections served at once; `None`: three quarters of the
     /// process's file limit (the rest stays for the store, the blobs and

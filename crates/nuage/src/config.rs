@@ -221,7 +221,7 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "connections.body_deadline_secs",
-        "A request's whole body must arrive within this (counted from the request's start).",
+        "A request's whole body must arrive within this (counted from the server's first read of it: not while a large request waits for its instance's turn).",
         None,
     ),
     (

@@ -13,6 +13,9 @@ scenarios!(
     a_selector_limited_token_defines_no_index_by_any_route,
     local_documents_are_bounded_for_read_only_credentials,
     a_nul_character_gets_the_same_answer_on_both_engines,
+    a_nul_character_in_what_a_client_reads_gets_the_same_answer_on_both_engines,
+    a_long_indexed_value_gets_the_same_answer_on_both_engines,
+    a_read_only_credential_cannot_create_doctypes_without_end,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -198,4 +201,273 @@ async fn a_nul_character_gets_the_same_answer_on_both_engines(server: Server) {
     )
     .await;
     r.expect_error(StatusCode::BAD_REQUEST, "illegal_docid");
+}
+
+/// Reads name ids too: a NUL there must not reach PostgreSQL, which
+/// cannot hold it in text and fails the statement (a 500 where SQLite says
+/// "missing").
+async fn a_nul_character_in_what_a_client_reads_gets_the_same_answer_on_both_engines(
+    server: Server,
+) {
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    owner.save(NOTES, "n1", &json!({"text": "x"})).await;
+    for path in [
+        "/n%00",
+        "/n%00?revs=true",
+        "/n%00?open_revs=all",
+        "/_local/x%00y",
+        "/_design/a%00b",
+        "/n1/att%00",
+    ] {
+        let r = owner.get(&format!("/data/{NOTES}{path}")).await;
+        r.expect_error(StatusCode::NOT_FOUND, "not_found");
+    }
+    let r = owner
+        .delete(&format!("/data/{NOTES}/_local/x%00y?rev=0-1"))
+        .await;
+    r.expect_error(StatusCode::NOT_FOUND, "not_found");
+    let r = owner.delete(&format!("/data/{NOTES}/n%00?rev=1-abc")).await;
+    assert!(
+        r.status == StatusCode::NOT_FOUND || r.status == StatusCode::BAD_REQUEST,
+        "{r}"
+    );
+    let keys = owner
+        .post(
+            &format!("/data/{NOTES}/_all_docs"),
+            &json!({"keys": ["n1", "n\u{0}"]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(keys["rows"][0]["id"], "n1", "{keys}");
+    assert_eq!(keys["rows"][1]["error"], "not_found", "{keys}");
+    let r = owner
+        .get(&format!("/data/{NOTES}/_all_docs?startkey=%22n%5Cu0000%22"))
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["rows"][0]["id"], "n1", "{r}");
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_bulk_get"),
+            &json!({"docs": [{"id": "n\u{0}"}]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(
+        r["results"][0]["docs"][0]["error"]["error"], "not_found",
+        "{r}"
+    );
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_revs_diff"),
+            &json!({"n\u{0}": ["1-abc"]}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["n\u{0}"]["missing"][0], "1-abc", "{r}");
+    let r = owner
+        .post(
+            &format!("/data/{NOTES}/_find"),
+            &json!({"selector": {"_id": {"$gt": "n\u{0}"}}}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(r["docs"][0]["_id"], "n1", "{r}");
+    // A bookmark is the client's too (URL-safe base64 of its JSON), and
+    // through an index as through `_all_docs` order.
+    owner
+        .post(
+            &format!("/data/{NOTES}/_index"),
+            &json!({"index": {"fields": ["text"]}, "ddoc": "by-text"}),
+        )
+        .await
+        .json_ok(StatusCode::OK);
+    for (key, index) in [(json!([]), "_all_docs"), (json!(["x"]), "by-text")] {
+        let mark = serde_json::to_string(&json!({"id": "n\u{0}", "key": key, "v": 1})).unwrap();
+        let mark = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, mark);
+        let r = owner
+            .post(
+                &format!("/data/{NOTES}/_find"),
+                &json!({"selector": {"text": "x"}, "bookmark": mark, "use_index": index}),
+            )
+            .await
+            .json_ok(StatusCode::OK);
+        assert_eq!(r["docs"][0]["_id"], "n1", "{r}");
+    }
+    // A limited credential's batch looks up the documents it names first.
+    let limited = server.couch(&format!("{NOTES}:ALL:x:text")).await;
+    let bulk = limited
+        .post(
+            &format!("/data/{NOTES}/_bulk_docs"),
+            &json!({"docs": [{"_id": "bad\u{0}id", "text": "x"}, {"_id": "fine", "text": "x"}]}),
+        )
+        .await;
+    assert!(
+        bulk.status == StatusCode::BAD_REQUEST || bulk.status == StatusCode::CREATED,
+        "{bulk}"
+    );
+    assert!(bulk.to_string().contains("illegal_docid"), "{bulk}");
+}
+
+/// A value no engine's index can hold as it is: PostgreSQL's B-tree takes
+/// at most 2,704 bytes per row, SQLite has no such bound. Writing it, or
+/// indexing it afterwards, must answer the same on both engines, and the
+/// document must still be found through the index, page after page.
+async fn a_long_indexed_value_gets_the_same_answer_on_both_engines(server: Server) {
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    // Random enough that no compression brings it under a page's third;
+    // starts with `x`.
+    let long: String = (0..20_000u64)
+        .map(|i| {
+            let x = i
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                >> 33;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    assert!(long.starts_with('x'));
+    let find = |selector: serde_json::Value, index: &str, bookmark: Option<String>| {
+        let mut body = json!({"selector": selector, "use_index": index, "fields": ["_id"],
+                              "limit": 1});
+        if let Some(b) = bookmark {
+            body["bookmark"] = json!(b);
+        }
+        let owner = &owner;
+        async move {
+            let r = owner
+                .post(&format!("/data/{NOTES}/_find"), &body)
+                .await
+                .json_ok(StatusCode::OK);
+            assert!(r.get("warning").is_none(), "{}", r["warning"]);
+            let ids: Vec<String> = r["docs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["_id"].as_str().unwrap().to_owned())
+                .collect();
+            (ids, r["bookmark"].as_str().unwrap().to_owned())
+        }
+    };
+    // Every document the selector matches, a page of one at a time.
+    let all = |selector: serde_json::Value, index: &'static str| {
+        let find = &find;
+        async move {
+            let (mut ids, mut mark) = (Vec::new(), None);
+            loop {
+                let (page, next) = find(selector.clone(), index, mark).await;
+                if page.is_empty() {
+                    return ids;
+                }
+                ids.extend(page);
+                mark = Some(next);
+            }
+        }
+    };
+    let idx = owner
+        .post(
+            &format!("/data/{NOTES}/_index"),
+            &json!({"index": {"fields": ["text"]}, "ddoc": "by-text"}),
+        )
+        .await;
+    assert_eq!(idx.status, StatusCode::OK, "{idx}");
+    let saved = owner
+        .put(&format!("/data/{NOTES}/long"), &json!({"text": long}))
+        .await;
+    assert_eq!(saved.status, StatusCode::CREATED, "{saved}");
+    owner.save(NOTES, "short", &json!({"text": "b"})).await;
+    // Values sharing a long start, in the opposite order of their ids.
+    for (id, end) in [("v1", "d"), ("v2", "c"), ("v3", "b"), ("v4", "a")] {
+        owner
+            .save(NOTES, id, &json!({"text": format!("{long}{end}")}))
+            .await;
+    }
+    let ids = all(json!({"text": {"$gt": "a"}}), "by-text").await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["long", "short", "v1", "v2", "v3", "v4"], "{ids:?}");
+    assert_eq!(ids[0], "short", "{ids:?}");
+    let (ids, _) = find(json!({"text": long}), "by-text", None).await;
+    assert_eq!(ids, ["long"]);
+    let (ids, _) = find(json!({"text": format!("{long}c")}), "by-text", None).await;
+    assert_eq!(ids, ["v2"]);
+    // An index defined after the documents exist is built over them too.
+    let idx = owner
+        .post(
+            &format!("/data/{NOTES}/_index"),
+            &json!({"index": {"fields": ["text", "_id"]}, "ddoc": "by-text-id"}),
+        )
+        .await;
+    assert_eq!(idx.status, StatusCode::OK, "{idx}");
+    let ids = all(json!({"text": {"$gt": long}}), "by-text-id").await;
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ["v1", "v2", "v3", "v4"], "{ids:?}");
+}
+
+/// A `_local` checkpoint creates the doctype it names, for a credential
+/// that may only read: a doctype costs disk no quota counts, and each write
+/// of an instance with a quota sums over its doctypes. So an instance holds
+/// at most `MAX_DOCTYPES`, however they are created; existing ones stay
+/// writable, and deleting one makes room.
+async fn a_read_only_credential_cannot_create_doctypes_without_end(server: Server) {
+    let max = nuage_store::MAX_DOCTYPES;
+    let reader = server.couch("io.example.*:GET").await;
+    let owner = server.couch("io.example.*:ALL").await;
+    owner
+        .save("io.example.kept", "k", &json!({"text": "x"}))
+        .await;
+    for i in 1..max {
+        let r = reader
+            .put(
+                &format!("/data/io.example.d{i}/_local/checkpoint"),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "doctype {i}: {r}");
+    }
+    // The instance holds `max`: the next one is refused, whoever asks.
+    let r = reader
+        .put(
+            &format!("/data/io.example.d{max}/_local/checkpoint"),
+            &json!({}),
+        )
+        .await;
+    let body = r.expect_error(StatusCode::FORBIDDEN, "forbidden");
+    assert!(
+        body["reason"].as_str().unwrap().contains("DELETE"),
+        "{body}"
+    );
+    owner
+        .put(&format!("/data/io.example.d{max}"), &json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    owner
+        .put(&format!("/data/io.example.d{max}/doc"), &json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    // What exists stays writable, and a deletion makes room.
+    owner
+        .save("io.example.kept", "k2", &json!({"text": "y"}))
+        .await;
+    let all = owner
+        .get("/data/_all_doctypes")
+        .await
+        .json_ok(StatusCode::OK);
+    assert_eq!(
+        all.as_array().unwrap().len() as i64,
+        max,
+        "{}",
+        all.as_array().unwrap().len()
+    );
+    owner
+        .delete("/data/io.example.d1")
+        .await
+        .json_ok(StatusCode::OK);
+    let r = reader
+        .put(
+            &format!("/data/io.example.d{max}/_local/checkpoint"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{r}");
 }

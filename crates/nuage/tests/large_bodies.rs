@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::Server;
+use common::{Engine, Server};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -17,6 +17,7 @@ scenarios!(
     a_body_announced_over_the_limit_is_refused_before_it_is_sent,
     an_unauthenticated_large_body_is_refused_before_it_is_read,
     a_large_batch_is_written_with_the_callers_permissions,
+    a_client_sending_a_large_body_with_a_dead_token_is_told_so,
 );
 
 const NOTES: &str = "io.example.notes";
@@ -209,4 +210,112 @@ async fn a_chunked_body_past_the_servers_body_memory_is_refused_as_busy() {
         .json_ok(StatusCode::CREATED);
     assert_eq!(written.as_array().unwrap().len(), 400);
     server.assert_healthy().await;
+}
+
+/// A replicator whose access token has expired (or was revoked) pushes a
+/// large batch: it must read the 401 that tells it to refresh its token,
+/// not lose the answer to a connection reset because the server closed the
+/// connection with the body still unread.
+async fn a_client_sending_a_large_body_with_a_dead_token_is_told_so(server: Server) {
+    let body = vec![b' '; 8 * 1024 * 1024];
+    for attempt in 0..5 {
+        let sent = server
+            .http()
+            .post(server.url(&format!("/data/{NOTES}/_bulk_docs")))
+            .bearer_auth("nat_expired")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let reply = match sent {
+            Ok(r) => r,
+            Err(e) => panic!("attempt {attempt}: the answer was lost: {e:?}"),
+        };
+        assert_eq!(
+            reply.status(),
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
+        let text = reply.text().await.unwrap();
+        assert!(text.contains("\"error\":\"unauthorized\""), "{text}");
+    }
+    server.assert_healthy().await;
+}
+
+/// Three seconds for a whole body, so that a slow one gives up its turn soon.
+const THREE_SECONDS: &str = "[connections]\nbody_deadline_secs = 3\n";
+
+#[tokio::test]
+async fn sqlite_a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline() {
+    let server = Server::start_configured(Engine::Sqlite, THREE_SECONDS).await;
+    a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(server).await;
+}
+
+#[tokio::test]
+async fn postgres_a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline() {
+    let server = Server::start_configured(Engine::Postgres, THREE_SECONDS).await;
+    a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(server).await;
+}
+
+/// An app that may only read another doctype sends a large body a byte
+/// at a time: it holds the instance's turn until its own deadline. The
+/// owner's upload, waiting meanwhile, must then have its whole deadline to
+/// send its body, not what the wait left of it (a client cannot send what
+/// the server does not read).
+async fn a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(server: Server) {
+    let app = server.cli_token("io.example.other:GET", None).await;
+    let owner = server.cli_token(&format!("{NOTES}:ALL"), None).await;
+    let mut slow = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /data/io.example.other/_all_docs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {app}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n{{",
+        server.domain
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        while slow.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The owner's client sends 12 MiB at about 12 MiB/s (more than the
+    // kernel buffers while the server does not read): well within the
+    // deadline, once the server reads it.
+    let size = 12 * 1024 * 1024;
+    let mut upload = TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "PUT /data/{NOTES}/photo/big.bin HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {owner}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\
+         Connection: close\r\n\r\n",
+        server.domain
+    );
+    upload.write_all(head.as_bytes()).await.unwrap();
+    let (mut from_server, mut to_server) = upload.into_split();
+    // The write half stays open until the answer is read: the server takes
+    // a half-closed connection for a client gone away.
+    let send = async move {
+        for _ in 0..size / (256 * 1024) {
+            if to_server.write_all(&[7u8; 256 * 1024]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        to_server
+    };
+    let read = async {
+        let mut got = Vec::new();
+        tokio::time::timeout(BOUND, from_server.read_to_end(&mut got))
+            .await
+            .expect("the upload is answered")
+            .unwrap();
+        got
+    };
+    let (_to_server, got) = tokio::join!(send, read);
+    let answer = String::from_utf8_lossy(&got);
+    assert!(
+        answer.starts_with("HTTP/1.1 201"),
+        "{answer}\n{}",
+        server.log()
+    );
+    trickle.abort();
 }

@@ -4,8 +4,31 @@
 //! is missing to every lookup here and refuses every write that locks or
 //! creates its row, until the purge deletes the row.
 
-use crate::{InstanceId, Result, Store, now_ms};
+use crate::{InstanceId, Result, Store, StoreError, now_ms};
 use sqlx::Row;
+
+/// Doctypes one instance may hold at most. A doctype's row costs disk that
+/// no quota counts (an empty one holds 0 bytes), and every write of an
+/// instance with a quota sums its doctypes' bytes under the writers' lock:
+/// without a bound, a credential that may only read (its `_local`
+/// checkpoints create the doctype they name) could create millions, filling
+/// the disk past the quota and making each of the instance's writes hold
+/// every tenant's writes for a scan of them.
+pub const MAX_DOCTYPES: i64 = 1_000;
+
+/// Refuses a doctype row just created if the instance now holds more than
+/// [`MAX_DOCTYPES`] (inside the creating transaction, which the refusal
+/// rolls back; concurrent creations may overshoot by their number).
+async fn refuse_past_cap(conn: &mut sqlx::AnyConnection, inst: &InstanceId) -> Result<()> {
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM doctypes WHERE instance_id = $1")
+        .bind(inst.as_str())
+        .fetch_one(&mut *conn)
+        .await?;
+    if held > MAX_DOCTYPES {
+        return Err(StoreError::TooManyDoctypes { cap: MAX_DOCTYPES });
+    }
+    Ok(())
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DoctypeInfo {
@@ -122,21 +145,27 @@ pub(crate) async fn lock_doctype_on(
     doctype: &str,
 ) -> Result<LockedDoctype> {
     use sqlx::Row;
+    let now = now_ms();
     let r = sqlx::query(
         "INSERT INTO doctypes (instance_id, doctype, created_at) VALUES ($1, $2, $3) \
          ON CONFLICT (instance_id, doctype) DO UPDATE SET update_seq = doctypes.update_seq \
-         RETURNING update_seq, revs_limit, index_count, removal_requested_at, \
+         RETURNING update_seq, revs_limit, index_count, removal_requested_at, created_at, \
          (SELECT quota_bytes FROM instances WHERE id = $1) AS quota_bytes",
     )
     .bind(inst.as_str())
     .bind(doctype)
-    .bind(now_ms())
+    .bind(now)
     .fetch_one(&mut *conn)
     .await?;
     if r.try_get::<Option<i64>, _>("removal_requested_at")?
         .is_some()
     {
         return Err(super::removal::being_removed(doctype));
+    }
+    // Created by this statement (or, at worst, in the same millisecond by
+    // another: then counted once more, harmlessly).
+    if r.try_get::<i64, _>("created_at")? == now {
+        refuse_past_cap(conn, inst).await?;
     }
     Ok(LockedDoctype {
         update_seq: r.try_get("update_seq")?,
@@ -175,6 +204,14 @@ pub(crate) async fn ensure_doctype_on(
         if removing.is_some() {
             return Err(super::removal::being_removed(doctype));
         }
+    } else if let Err(e) = refuse_past_cap(conn, inst).await {
+        // Outside a transaction the row would stay: it goes again.
+        sqlx::query("DELETE FROM doctypes WHERE instance_id = $1 AND doctype = $2")
+            .bind(inst.as_str())
+            .bind(doctype)
+            .execute(&mut *conn)
+            .await?;
+        return Err(e);
     }
     Ok(n == 1)
 }

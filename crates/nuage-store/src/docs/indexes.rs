@@ -21,7 +21,7 @@
 
 use super::placeholders;
 use super::read::{DocHead, head_from_row};
-use crate::{Engine, InstanceId, Result, Store, now_ms};
+use crate::{Engine, InstanceId, Result, Store, StoreError, now_ms};
 use nuage_mango::{IndexDefinition, encode_key, query_indexes};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -29,6 +29,27 @@ use std::collections::BTreeMap;
 
 /// Entry rows per multi-row statement (5 values each).
 const ROWS_PER_STATEMENT: usize = 200;
+
+/// Bytes of an index key stored at most. A row of `index_entries`' primary
+/// key holds the instance id, the doctype (200 bytes at most), the index
+/// id, the key and the document id (2,048 bytes at most), and PostgreSQL's
+/// B-tree refuses a row over 2,704 bytes: a longer key failed the write of
+/// its document, and every step of an index build over it (which then stays
+/// pending for ever, ahead of every other tenant's builds). So a key is
+/// stored cut to this length, on both engines alike.
+///
+/// Must stay true: cutting keeps byte order (`a <= b` gives `cut(a) <=
+/// cut(b)`), so a range read from `cut(start)` holds every row it held, and
+/// entries still only narrow; rows whose keys share their first
+/// `MAX_STORED_KEY_BYTES` bytes come in id order, and a bookmark in such a
+/// group resumes in that order ([`stored_key`] of its key, then its id).
+pub const MAX_STORED_KEY_BYTES: usize = 256;
+
+/// An encoded key as `index_entries` stores it: its first
+/// [`MAX_STORED_KEY_BYTES`] bytes.
+pub fn stored_key(key: &[u8]) -> &[u8] {
+    &key[..key.len().min(MAX_STORED_KEY_BYTES)]
+}
 
 /// An index a doctype maintains.
 #[derive(Clone, Debug)]
@@ -74,11 +95,12 @@ pub struct EntryRow {
 #[derive(Clone, Debug)]
 pub struct IndexScan<'a> {
     pub entries_id: &'a str,
-    /// Inclusive.
+    /// Inclusive (read from its [`stored_key`]: a superset).
     pub start: &'a [u8],
     /// Exclusive; `None`: to the end.
     pub end: Option<&'a [u8]>,
-    /// Resume strictly after this (key, id), in the scan's direction.
+    /// Resume strictly after this (key, id), in the scan's direction, as
+    /// rows are stored ([`stored_key`] of the key).
     pub after: Option<(&'a [u8], &'a str)>,
     pub descending: bool,
     pub limit: i64,
@@ -130,7 +152,11 @@ pub(crate) fn entries_of(indexes: &[Registered], id: &str, body: &str) -> Vec<(S
     let doc = Value::Object(doc);
     indexes
         .iter()
-        .filter_map(|i| Some((i.id.clone(), encode_key(&i.def.key_of(&doc)?))))
+        .filter_map(|i| {
+            let mut key = encode_key(&i.def.key_of(&doc)?);
+            key.truncate(MAX_STORED_KEY_BYTES);
+            Some((i.id.clone(), key))
+        })
         .collect()
 }
 
@@ -219,6 +245,12 @@ pub(crate) async fn sync_registry(
             wanted.insert(index.entries_id(), index.def_json().to_string());
         }
     }
+    if wanted.len() > MAX_INDEXES {
+        return Err(StoreError::TooManyIndexes {
+            cap: MAX_INDEXES,
+            wanted: wanted.len(),
+        });
+    }
     let existing: Vec<String> = sqlx::query_scalar(
         "SELECT index_id FROM doc_indexes WHERE instance_id = $1 AND doctype = $2",
     )
@@ -263,6 +295,14 @@ pub(crate) async fn sync_registry(
         .await?;
     Ok(pending)
 }
+
+/// Distinct indexes one doctype may maintain at most. Every write of a
+/// document replaces its entry in each of them, under the writers' lock
+/// that every tenant's writes share, and the entries are not counted by
+/// the quota: without a bound, one design document listing thousands of
+/// indexes made each of the doctype's writes insert thousands of rows,
+/// stalling every tenant's writes and filling the disk past the quota.
+pub const MAX_INDEXES: usize = 100;
 
 /// Documents indexed per build step at most.
 pub const BUILD_STEP_DOCS: i64 = 500;
@@ -490,7 +530,7 @@ fn bound<'q>(
 /// `$1` instance, `$2` doctype, `$3` index, then the range and cursor, and
 /// the limit last.
 fn scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Bind>) {
-    let mut binds = vec![Bind::Bytes(scan.start.to_vec())];
+    let mut binds = vec![Bind::Bytes(stored_key(scan.start).to_vec())];
     let mut conds = String::from(" AND e.key >= $4");
     if let Some(end) = scan.end {
         binds.push(Bind::Bytes(end.to_vec()));
@@ -502,12 +542,14 @@ fn scan_sql(scan: &IndexScan<'_>) -> (String, Vec<Bind>) {
         (">", "ASC")
     };
     if let Some((key, id)) = scan.after {
-        binds.push(Bind::Bytes(key.to_vec()));
+        binds.push(Bind::Bytes(stored_key(key).to_vec()));
         let k = 3 + binds.len();
+        // A bookmark comes from the client: its id may hold U+0000.
+        let (id, id_cmp) = super::read::nul_free_bound(id, cmp);
         binds.push(Bind::Text(id.to_owned()));
         let i = 3 + binds.len();
         conds.push_str(&format!(
-            " AND (e.key {cmp} ${k} OR (e.key = ${k} AND e.doc_id {cmp} ${i}))"
+            " AND (e.key {cmp} ${k} OR (e.key = ${k} AND e.doc_id {id_cmp} ${i}))"
         ));
     }
     let limit = 4 + binds.len();

@@ -38,6 +38,9 @@ impl Store {
         inst: &InstanceId,
         key: &LocalKey<'_>,
     ) -> Result<Option<LocalDoc>> {
+        if !super::read::storable(key.id) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT rev, body FROM local_docs WHERE instance_id = $1 AND doctype = $2 AND creator = $3 AND id = $4",
         )

@@ -20,9 +20,11 @@ mod write;
 
 pub use builder::IndexBuilder;
 pub use changes::ChangeRow;
-pub use doctypes::DoctypeInfo;
+pub use doctypes::{DoctypeInfo, MAX_DOCTYPES};
 pub use group::GroupStats;
-pub use indexes::{BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan};
+pub use indexes::{
+    BUILD_STEP_DOCS, EntryRow, IndexBuild, IndexScan, MAX_INDEXES, MAX_STORED_KEY_BYTES, stored_key,
+};
 pub use local::{LocalDoc, LocalKey};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use usage::Usage;

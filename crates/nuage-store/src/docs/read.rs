@@ -82,6 +82,31 @@ pub(crate) fn head_from_row(r: &AnyRow) -> Result<DocHead, sqlx::Error> {
     })
 }
 
+/// Can `id` be stored, and so found? No stored id holds U+0000: writes
+/// refuse it, and PostgreSQL's text cannot hold it, failing any statement
+/// that binds it. A lookup of such an id finds nothing, on both engines,
+/// without asking the database.
+pub(crate) fn storable(id: &str) -> bool {
+    !id.contains('\0')
+}
+
+/// The ids of `ids` that may be stored ([`storable`]).
+fn storable_ids(ids: &[String]) -> Vec<&String> {
+    ids.iter().filter(|id| storable(id)).collect()
+}
+
+/// A comparison of ids with a bound that holds U+0000, as one that
+/// PostgreSQL can run, with the same answer over NUL-free ids: such a bound
+/// `p\0…` lies after `p` and before every other id that starts with `p`,
+/// so `≥`/`>` it is `> p` and `≤`/`<` it is `≤ p`.
+pub(crate) fn nul_free_bound<'b>(bound: &'b str, op: &'static str) -> (&'b str, &'static str) {
+    match bound.find('\0') {
+        None => (bound, op),
+        Some(i) if op.starts_with('>') => (&bound[..i], ">"),
+        Some(i) => (&bound[..i], "<="),
+    }
+}
+
 impl Store {
     pub async fn doc_head(
         &self,
@@ -89,6 +114,9 @@ impl Store {
         doctype: &str,
         id: &str,
     ) -> Result<Option<DocHead>> {
+        if !storable(id) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, rev, deleted, seq, body, gone_fields FROM docs WHERE instance_id = $1 AND doctype = $2 AND id = $3",
         )
@@ -108,7 +136,7 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, DocHead>> {
         let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in storable_ids(ids).chunks(CHUNK) {
             let mut q = sqlx::query(sql!(
                 "SELECT id, rev, deleted, seq, body, gone_fields FROM docs WHERE instance_id = $1 AND doctype = $2 AND id IN ({})",
                 placeholders(3, chunk.len())
@@ -154,6 +182,9 @@ impl Store {
         revs: &[Rev],
     ) -> Result<Vec<RevRow>> {
         let mut out = Vec::with_capacity(revs.len());
+        if !storable(id) {
+            return Ok(out);
+        }
         for chunk in revs.chunks(CHUNK) {
             let mut q = sqlx::query(sql!(
                 "SELECT rev, parent, deleted, body FROM revs WHERE instance_id = $1 AND doctype = $2 \
@@ -188,7 +219,7 @@ impl Store {
     ) -> Result<(HashMap<String, RevTree>, HashMap<(String, Rev), String>)> {
         let mut nodes: HashMap<String, Vec<RevNode>> = HashMap::new();
         let mut bodies = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
+        for chunk in storable_ids(ids).chunks(CHUNK) {
             let mut q = sqlx::query(sql!(
                 "SELECT doc_id, rev, parent, deleted, body FROM revs WHERE instance_id = $1 \
                  AND doctype = $2 AND doc_id IN ({})",
@@ -244,6 +275,7 @@ impl Store {
             (q.after.as_deref(), after_op),
         ] {
             if let Some(b) = bound {
+                let (b, op) = nul_free_bound(b, op);
                 binds.push(b);
                 conds.push_str(&format!(" AND id {op} ${}", binds.len() + 2));
             }
@@ -274,7 +306,7 @@ pub(crate) async fn rev_trees_on(
     ids: &[String],
 ) -> Result<HashMap<String, RevTree>> {
     let mut nodes: HashMap<String, Vec<RevNode>> = HashMap::new();
-    for chunk in ids.chunks(CHUNK) {
+    for chunk in storable_ids(ids).chunks(CHUNK) {
         let mut q = sqlx::query(sql!(
             "SELECT doc_id, rev, parent, deleted FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id IN ({})",
             placeholders(3, chunk.len())

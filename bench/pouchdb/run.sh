@@ -7,6 +7,10 @@ cd "$(dirname "$0")/../.."
 bin="${NUAGE_BIN:-${CARGO_TARGET_DIR:-target}/release/nuage}"
 [ -x "$bin" ] || { echo "run 'cargo build --release -p nuage' first" >&2; exit 2; }
 conformance/pouchdb/install.sh --server >/dev/null
+# The GET measurement needs wrk; install it where Debian's apt can.
+if ! command -v wrk >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get install -y -qq wrk >/dev/null || echo "could not install wrk; the GET measurement will be skipped" >&2
+fi
 
 db_args=()
 pg_db=""

@@ -12,9 +12,11 @@
 //!   it still sends is dropped, within bounds and by a few such requests at
 //!   a time server-wide, so that it reads its 401), then the request waits
 //!   for its instance's turn.
-//! - A body announced over [`DATA_BODY_LIMIT`], or found over it while it
-//!   is read, is refused at once with CouchDB's 413; what the client still
-//!   sends is dropped unread, within bounds, and the connection closed.
+//! - A body announced over [`DATA_BODY_LIMIT`] is refused with CouchDB's
+//!   413 before the instance's turn (unless every place for dropping such
+//!   bodies server-wide is taken); one found over it while it is read, at
+//!   once. What the client still sends is dropped unread, within bounds,
+//!   and the connection closed.
 //! - The body's bytes come out of the server-wide budget of body memory
 //!   ([`nuage_docs::Share`]): a body of announced length waits for its
 //!   bytes before a byte is read; a chunked one is refused with a 503 if
@@ -62,12 +64,22 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         Err(r) if waits_for_continue => return closing(refusal_response(&r)),
         Err(r) => return refused_unread(refusal_response(&r), body),
     };
+    let oversized = announced.is_some_and(|n| n > DATA_BODY_LIMIT as u64);
+    // A body announced too large is refused at once, without waiting for
+    // its instance's turn behind the instance's other large requests: a
+    // client waiting for `100 Continue` has nothing to drop, and another's
+    // body is dropped in one of the few places kept for that.
+    if oversized && waits_for_continue {
+        return closing(wire_error(&too_large_error()));
+    }
+    if oversized && let Ok(slot) = TURNLESS.try_acquire() {
+        tokio::spawn(linger(body, slot));
+        return closing(wire_error(&too_large_error()));
+    }
     let share = state.docs.share().clone();
     let mut permit = share.permit(&caller.instance).await;
-    if announced.is_some_and(|n| n > DATA_BODY_LIMIT as u64) {
-        if waits_for_continue {
-            return closing(wire_error(&too_large_error()));
-        }
+    if oversized {
+        // Every place to drop it at once was taken: it waited its turn.
         return refuse_unread(body, permit, wire_error(&too_large_error()));
     }
     if let Some(n) = announced {
@@ -192,14 +204,15 @@ fn busy() -> Response {
     r
 }
 
-/// Refused bodies of callers who could not be identified that may be
-/// dropped at once, server-wide: such a caller holds no instance's turn,
-/// so this bounds what unauthenticated clients make the server read (at
-/// most this many times [`LINGER_BYTES_PER_SEC`]); past it, the connection
-/// is closed at once, and the client may lose its answer.
-const UNIDENTIFIED_LINGERS: usize = 16;
-static UNIDENTIFIED: tokio::sync::Semaphore =
-    tokio::sync::Semaphore::const_new(UNIDENTIFIED_LINGERS);
+/// Refused bodies that may be dropped at once without any instance's
+/// turn, server-wide: those of callers who could not be identified (they
+/// hold no turn), and those announced over the limit (refused before their
+/// instance's turn comes). This bounds what such refusals make the server
+/// read (at most this many times [`LINGER_BYTES_PER_SEC`]). Past it, an
+/// unidentified caller's connection is closed at once (the client may lose
+/// its answer), and a body too large waits for its instance's turn.
+const TURNLESS_LINGERS: usize = 16;
+static TURNLESS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(TURNLESS_LINGERS);
 
 /// A refusal made before the body was read (no or a dead credential). The
 /// client is most likely still sending: closing with its body unread
@@ -207,7 +220,7 @@ static UNIDENTIFIED: tokio::sync::Semaphore =
 /// token expired would never read the 401 that tells it to refresh it. So
 /// what it sends is dropped for a while, as for a body too large.
 fn refused_unread(r: Response, rest: Body) -> Response {
-    if let Ok(slot) = UNIDENTIFIED.try_acquire() {
+    if let Ok(slot) = TURNLESS.try_acquire() {
         tokio::spawn(linger(rest, slot));
     }
     closing(r)
@@ -223,7 +236,7 @@ const LINGER_TIME: Duration = Duration::from_secs(10);
 const LINGER_BYTES_PER_SEC: f64 = 16.0 * 1024.0 * 1024.0;
 
 /// Drops what is left of a refused body, within bounds, holding `turn`
-/// (the instance's, or a place among [`UNIDENTIFIED_LINGERS`]) until done.
+/// (the instance's, or a place among [`TURNLESS_LINGERS`]) until done.
 async fn linger<T: Send>(mut rest: Body, turn: T) {
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER_TIME, async {

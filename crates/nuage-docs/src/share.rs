@@ -124,14 +124,25 @@ impl Share {
         self.inner.bodies.available_permits() as u64 * BUDGET_UNIT
     }
 
+    /// The gauge `nuage_large_body_bytes_reserved`: what a provider
+    /// watches to size `connections.large_bodies_memory_bytes`.
+    fn report_reserved(&self) {
+        let free = self.inner.bodies.available_permits() as u64;
+        let reserved = u64::from(self.inner.body_units).saturating_sub(free) * BUDGET_UNIT;
+        metrics::gauge!("nuage_large_body_bytes_reserved").set(reserved as f64);
+    }
+
     /// Waits for `instance`'s turn: at most [`PER_INSTANCE`] large requests
     /// of one instance are in flight; the others wait here in order.
     pub async fn permit(&self, instance: &InstanceId) -> SharePermit {
         let sem = {
             let mut map = self.inner.instances.lock().expect("share map poisoned");
-            map.entry(instance.clone())
+            let sem = map
+                .entry(instance.clone())
                 .or_insert_with(|| Arc::new(Semaphore::new(PER_INSTANCE)))
-                .clone()
+                .clone();
+            report_busy(map.len());
+            sem
         };
         let permit = sem
             .acquire_owned()
@@ -230,6 +241,12 @@ fn lower_priority() {
 #[cfg(not(target_os = "linux"))]
 fn lower_priority() {}
 
+/// The gauge `nuage_large_request_instances`: instances with a large
+/// request in flight or waiting for their turn.
+fn report_busy(instances: usize) {
+    metrics::gauge!("nuage_large_request_instances").set(instances as f64);
+}
+
 /// Budget units covering `bytes`.
 fn units(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX)
@@ -274,6 +291,7 @@ impl SharePermit {
     /// Gives back the body bytes reserved so far (the body was dropped).
     pub fn release_body(&mut self) {
         self.body = None;
+        self.share.report_reserved();
     }
 
     /// Units needed beyond those held to hold `need` in all.
@@ -290,6 +308,7 @@ impl SharePermit {
             Some(held) => held.merge(got),
             None => self.body = Some(got),
         }
+        self.share.report_reserved();
     }
 }
 
@@ -308,8 +327,10 @@ impl Drop for SharePermit {
         {
             map.remove(&self.instance);
         }
+        report_busy(map.len());
         drop(self.permit.take());
         drop(self.body.take());
+        self.share.report_reserved();
     }
 }
 

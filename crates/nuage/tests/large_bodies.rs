@@ -18,6 +18,7 @@ scenarios!(
     an_unauthenticated_large_body_is_refused_before_it_is_read,
     a_large_batch_is_written_with_the_callers_permissions,
     a_client_sending_a_large_body_with_a_dead_token_is_told_so,
+    a_body_too_large_is_refused_while_its_instance_is_busy,
 );
 
 const NOTES: &str = "io.example.notes";
@@ -47,6 +48,19 @@ async fn answer_to_head(server: &Server, head: &str) -> String {
         Ok(answer) => answer,
         Err(_) => panic!("the server waited {BOUND:?} for a body it should have refused"),
     }
+}
+
+/// Waits until the server reports an instance holding (or waiting for)
+/// its turn for a large request.
+async fn until_a_turn_is_taken(server: &Server) {
+    let waited = tokio::time::timeout(BOUND, async {
+        while server.metric("nuage_large_request_instances").await < 1.0 {
+            tokio::task::yield_now().await;
+        }
+    });
+    waited
+        .await
+        .expect("a large request takes its instance's turn");
 }
 
 /// Everything the server sends until it closes the connection, as it
@@ -277,7 +291,7 @@ async fn a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(serve
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_a_turn_is_taken(&server).await;
     // The owner's client sends 12 MiB at about 12 MiB/s (more than the
     // kernel buffers while the server does not read): well within the
     // deadline, once the server reads it.
@@ -318,4 +332,30 @@ async fn a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(serve
         server.log()
     );
     trickle.abort();
+}
+
+/// A body announced too large is refused at once, even while its
+/// instance's turn is held by another large request (here one whose body
+/// never ends): the refusal does not queue behind the instance's own work.
+async fn a_body_too_large_is_refused_while_its_instance_is_busy(server: Server) {
+    let token = server.cli_token(&format!("{NOTES}:ALL"), None).await;
+    let post = |length: usize| {
+        format!(
+            "POST /data/{NOTES}/_bulk_docs HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+            server.domain
+        )
+    };
+    // The turn's holder: a large body of which only the start is sent.
+    let mut holder = TcpStream::connect(server.addr).await.unwrap();
+    holder
+        .write_all(format!("{}{{\"docs\":[", post(1024 * 1024)).as_bytes())
+        .await
+        .unwrap();
+    until_a_turn_is_taken(&server).await;
+    let answer = answer_to_head(&server, &post(80 * 1024 * 1024)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"error\":\"too_large\""), "{answer}");
+    drop(holder);
+    server.assert_healthy().await;
 }

@@ -120,6 +120,24 @@ impl Server {
         format!("http://{}{path}", self.admin_addr)
     }
 
+    /// The value of an unlabelled metric on the admin `/metrics` now
+    /// (0 if not reported yet).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http()
+            .get(self.admin_url("/metrics"))
+            .bearer_auth(super::ADMIN_SECRET)
+            .send()
+            .await
+            .expect("the admin listener answers")
+            .text()
+            .await
+            .expect("metrics are text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// The server's database, opened beside it, to count what it holds.
     pub async fn store(&self) -> nuage_store::Store {
         self.db.open().await

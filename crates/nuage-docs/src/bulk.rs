@@ -3,7 +3,7 @@
 
 use crate::Db;
 use crate::error::{Batch, DocError, DocResult};
-use crate::render::{self, Meta, parse_body};
+use crate::render::{self, Meta, Rendered, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
 use serde_json::{Map, Value, json};
@@ -15,6 +15,36 @@ pub struct BulkGetItem {
     pub id: String,
     pub rev: Option<Rev>,
     pub atts_since: Vec<Rev>,
+}
+
+/// The answer to `_bulk_get`: serializes as CouchDB's
+/// `{"results": [{"id", "docs": [{"ok": doc} | {"error": …}]}]}`.
+#[derive(Debug, serde::Serialize)]
+pub struct BulkGetAnswer {
+    results: Vec<BulkGetResult>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BulkGetResult {
+    id: String,
+    docs: Vec<BulkGetEntry>,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+enum BulkGetEntry {
+    Ok {
+        ok: Rendered,
+    },
+    /// `{"error": {…}}`.
+    Error(Value),
+}
+
+impl BulkGetAnswer {
+    /// The answer as a JSON value (for tests and other faces).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
 }
 
 /// Documents one `_bulk_get` asks for at most (CouchDB's
@@ -111,7 +141,7 @@ impl Db<'_> {
         items: Vec<BulkGetItem>,
         meta: &Meta,
         latest: bool,
-    ) -> DocResult<Value> {
+    ) -> DocResult<BulkGetAnswer> {
         self.check_some(Verb::Get)?;
         if items.len() > MAX_BULK_GET {
             return Err(DocError::TooMany {
@@ -157,7 +187,11 @@ impl Db<'_> {
         };
         let mut results = Vec::with_capacity(items.len());
         for (item, revs) in items.iter().zip(wanted) {
-            let missing = |rev: Value| json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}});
+            let missing = |rev: Value| {
+                BulkGetEntry::Error(
+                    json!({"error": {"id": item.id, "rev": rev, "error": "not_found", "reason": "missing"}}),
+                )
+            };
             let mut docs = Vec::with_capacity(revs.len().max(1));
             let tree = trees.get(&item.id);
             if revs.is_empty() {
@@ -181,8 +215,16 @@ impl Db<'_> {
                     docs.push(missing(json!(rev.to_string())));
                     continue;
                 };
-                let body = parse_body(body);
                 let deleted = tree.get(&rev).is_some_and(|n| n.deleted);
+                if full_read
+                    && let Some(text) = render::spliced(&item.id, &rev, deleted, body, tree, meta)
+                {
+                    docs.push(BulkGetEntry::Ok {
+                        ok: Rendered::Text(text),
+                    });
+                    continue;
+                }
+                let body = parse_body(body);
                 let allowed = full_read
                     || (visible.contains(&item.id)
                         && ((deleted && body.is_empty())
@@ -207,13 +249,15 @@ impl Db<'_> {
                     &m,
                 )
                 .await?;
-                docs.push(render::object([("ok", doc)]));
+                docs.push(BulkGetEntry::Ok {
+                    ok: Rendered::Value(doc),
+                });
             }
-            results.push(render::object([
-                ("id", Value::String(item.id.clone())),
-                ("docs", Value::Array(docs)),
-            ]));
+            results.push(BulkGetResult {
+                id: item.id.clone(),
+                docs,
+            });
         }
-        Ok(render::object([("results", Value::Array(results))]))
+        Ok(BulkGetAnswer { results })
     }
 }

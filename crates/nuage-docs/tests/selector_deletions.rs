@@ -183,7 +183,8 @@ async fn a_selector_limited_replicator_pulls_the_deletions_it_sees(db: &TestDb) 
             false,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     let results = got["results"].as_array().unwrap();
     for (i, r) in results[..2].iter().enumerate() {
         assert_eq!(
@@ -208,7 +209,8 @@ async fn a_selector_limited_replicator_pulls_the_deletions_it_sees(db: &TestDb) 
             false,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .to_value();
     let strip = |v: &Value| v.to_string().replace("\"never\"", "\"b1\"");
     assert_eq!(strip(&never["results"][0]), results[2].to_string());
     assert_eq!(strip(&never["results"][1]), results[3].to_string());

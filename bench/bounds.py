@@ -325,11 +325,15 @@ def judge_answer(kind: Kind, status: int, body: bytes) -> tuple[str, str]:
 class Hostiles:
     """The hostile processes of one phase."""
 
-    def __init__(self, script: Path, spec: dict, count: int, kinds: list[str]) -> None:
+    def __init__(self, script: Path, spec: dict, count: int, kinds: list[str], niceness: int) -> None:
         self.procs: list[subprocess.Popen] = []
+        # On a provider's server the attackers' own CPU is on their
+        # machines; here they share the server's cores, so they run at a
+        # lower priority (`--hostile-nice`) than the server and the victim.
+        prefix = ["nice", "-n", str(niceness)] if niceness else []
         for i in range(count):
             s = dict(spec, index=i, kinds=kinds)
-            p = subprocess.Popen([sys.executable, str(script), "--hostile-worker", json.dumps(s)],
+            p = subprocess.Popen([*prefix, sys.executable, str(script), "--hostile-worker", json.dumps(s)],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             CLEANUP.procs.append(p)
             self.procs.append(p)
@@ -622,7 +626,7 @@ def measure(engine: Engine, st: Setup, opts: argparse.Namespace, rows: list[Row]
         return a, b
 
     def hostile_phase(seconds: float, phase_kinds: list[str]) -> tuple[float, float, list[dict]]:
-        h = Hostiles(script, st.spec, opts.hostile_clients, phase_kinds)
+        h = Hostiles(script, st.spec, opts.hostile_clients, phase_kinds, opts.hostile_nice)
         try:
             h.wait_ready()
             c0, a = thread_cpu(srv.pid), time.monotonic()
@@ -820,6 +824,8 @@ def main() -> int:
     ap.add_argument("--kind-seconds", type=float, default=8.0,
                     help="each kind alone for this long, between idle phases as long; 0 skips (default 8)")
     ap.add_argument("--hostile-clients", type=int, default=3, help="concurrent hostile processes (default 3)")
+    ap.add_argument("--hostile-nice", type=int, default=19,
+                    help="niceness of the hostile (and control) processes: their CPU is not the server's (default 19; 0: as the victim)")
     ap.add_argument("--victim-rate", type=float, default=200.0,
                     help="victim requests/s, PUTs and GETs alternately; 0: as fast as answered (default 200)")
     ap.add_argument("--victim-docs", type=int, default=300, help="documents of the victim's doctype (default 300)")

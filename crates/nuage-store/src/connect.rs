@@ -164,12 +164,28 @@ enum Sync {
     Normal,
 }
 
+/// A pooled connection idle longer than this is pinged before it is used.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOptions {
     let opts = AnyPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(0)
         .idle_timeout(Some(Duration::from_secs(300)))
-        .acquire_timeout(Duration::from_secs(10));
+        .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out: on PostgreSQL a round
+        // trip before each request's first statement (a `_local` checkpoint
+        // is seven). A connection in steady use is known alive; only one
+        // idle for a while (a restarted server, a dropped socket) is tried.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        });
     if engine != Engine::Sqlite {
         return opts;
     }

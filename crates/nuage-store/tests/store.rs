@@ -318,3 +318,32 @@ async fn checkpoints_commit_without_waiting_for_the_disk_documents_do_not(db: &T
         Engine::Postgres => assert_eq!((docs.as_str(), checkpoints.as_str()), ("on", "off")),
     }
 }
+
+/// Pooled connections are not pinged before every use (that is a round
+/// trip per request on PostgreSQL), only after a second idle: a connection
+/// in steady use whose server side went away (a restart) fails the one
+/// call that finds it gone, and is then replaced.
+#[tokio::test]
+async fn postgres_connections_killed_under_the_pool_fail_once_each() {
+    use sqlx::Connection;
+    let db = TestDb::new(Engine::Postgres).await;
+    let store = db.open().await;
+    two_instances(&store).await;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    let killed = killed.iter().filter(|k| **k).count();
+    assert!(killed > 0, "no pooled connection to kill");
+    // At most one failed call per dead connection, then they are all new.
+    for _ in 0..killed {
+        let _ = store.count_instances().await;
+    }
+    for _ in 0..killed + 1 {
+        assert_eq!(store.count_instances().await.unwrap(), 2);
+    }
+}

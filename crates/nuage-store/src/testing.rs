@@ -232,6 +232,51 @@ impl Store {
         true
     }
 
+    /// What the instance's doctypes hold by the law of `docs/usage.rs`,
+    /// recounted from their rows (doctypes being deleted count nothing):
+    /// equal to [`Store::usage`]'s total unless a write counted wrong.
+    pub async fn recounted_bytes(&self, inst: &crate::InstanceId) -> i64 {
+        let live =
+            "SELECT doctype FROM doctypes WHERE instance_id = $1 AND removal_requested_at IS NULL";
+        let revs: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(size + {} + OCTET_LENGTH(doc_id) + 2 * OCTET_LENGTH(rev)), 0) AS BIGINT) \
+             FROM revs WHERE instance_id = $1 AND doctype IN ({live})",
+            crate::docs::usage::REV_ROW_BYTES
+        )))
+        .bind(inst.as_str())
+        .fetch_one(self.pool())
+        .await
+        .expect("recount revisions");
+        let local: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(OCTET_LENGTH(body)), 0) AS BIGINT) FROM local_docs \
+             WHERE instance_id = $1 AND doctype IN ({live})"
+        )))
+        .bind(inst.as_str())
+        .fetch_one(self.pool())
+        .await
+        .expect("recount local documents");
+        revs + local
+    }
+
+    /// Puts the database back as it was before migration 0010 (totals
+    /// without the revision rows' share, the migration not recorded), so
+    /// that the next [`Store::open`] applies it to rows already there.
+    pub async fn undo_migration_0010(&self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE doctypes SET bytes = bytes - COALESCE((SELECT SUM({} + OCTET_LENGTH(r.doc_id) + 2 * OCTET_LENGTH(r.rev)) \
+             FROM revs r WHERE r.instance_id = doctypes.instance_id AND r.doctype = doctypes.doctype), 0) \
+             WHERE removal_requested_at IS NULL",
+            crate::docs::usage::REV_ROW_BYTES
+        )))
+        .execute(self.pool())
+        .await
+        .expect("take the rows' share out");
+        sqlx::query("DELETE FROM nuage_schema WHERE version = 10")
+            .execute(self.pool())
+            .await
+            .expect("forget migration 0010");
+    }
+
     /// How many SQL indexes the database has: requests must never add one.
     pub async fn schema_index_count(&self) -> i64 {
         let sql = match self.engine() {

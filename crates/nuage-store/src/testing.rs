@@ -331,6 +331,7 @@ pub fn new_doc(id: &str, body: serde_json::Value) -> crate::DocWrite {
         new_id: format!("r{}", id.replace('/', "")),
         deleted: false,
         body: body.to_string(),
+        stubs_from: Vec::new(),
     }
 }
 
@@ -398,5 +399,73 @@ impl Store {
         .await
         .expect("create a test instance")
         .id
+    }
+}
+
+/// Where a paused write waits (see [`Store::pause_next_write`]).
+#[derive(Clone, Default)]
+pub(crate) struct PauseSlot(std::sync::Arc<std::sync::Mutex<Option<Pause>>>);
+
+struct Pause {
+    doctype: String,
+    arrived: tokio::sync::oneshot::Sender<()>,
+    go: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl PauseSlot {
+    /// Holds a write to `doctype` there if a test paused the next one.
+    pub(crate) async fn wait_if_paused(&self, doctype: &str) {
+        let pause = {
+            let mut slot = self.0.lock().expect("the pause slot");
+            match slot.as_ref() {
+                Some(p) if p.doctype == doctype => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = pause {
+            let _ = p.arrived.send(());
+            let _ = p.go.await;
+        }
+    }
+}
+
+/// A document write held on its way to the store, after its caller
+/// prepared it and before its transaction begins.
+pub struct PausedWrite {
+    arrived: Option<tokio::sync::oneshot::Receiver<()>>,
+    go: tokio::sync::oneshot::Sender<()>,
+}
+
+impl PausedWrite {
+    /// Waits until the write is held.
+    pub async fn arrived(&mut self) {
+        if let Some(arrived) = self.arrived.take() {
+            arrived.await.expect("a write came and was held");
+        }
+    }
+
+    /// Lets it go on.
+    pub fn release(self) {
+        let _ = self.go.send(());
+    }
+}
+
+impl Store {
+    /// Holds the next `write_docs` to `doctype` at its start until the
+    /// returned handle is released: a test can then change what the write
+    /// was prepared against (what a concurrent request would do) and watch
+    /// what the write does with it, without sleeping.
+    pub fn pause_next_write(&self, doctype: &str) -> PausedWrite {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = tokio::sync::oneshot::channel();
+        *self.pause.0.lock().expect("the pause slot") = Some(Pause {
+            doctype: doctype.to_owned(),
+            arrived: arrived_tx,
+            go: go_rx,
+        });
+        PausedWrite {
+            arrived: Some(arrived),
+            go,
+        }
     }
 }

@@ -115,6 +115,7 @@ async fn migration_0010_counts_the_rows_already_held(db: &TestDb) {
             .collect(),
         deleted: false,
         body: r#"{"n":1}"#.into(),
+        stubs_from: Vec::new(),
     };
     store
         .write_docs(

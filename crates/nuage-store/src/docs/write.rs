@@ -20,6 +20,15 @@ use nuage_core::revs::{Rev, RevNode};
 use std::collections::HashMap;
 
 /// One document write of a batch.
+///
+/// `stubs_from`: the leaves of the document whose attachments the body's
+/// stubs were resolved against (their blobs are not stored again). They
+/// must still be leaves when the write commits, or it is refused
+/// ([`WriteOutcome::StaleStubs`]): a leaf replaced meanwhile no longer
+/// references its blobs, which the collector may then delete before this
+/// revision references them (nuage-docs `blob_gc.rs`). Checked under the
+/// doctype's lock, which every write that prunes a leaf holds, so a leaf
+/// found here holds its blobs for every sweep until this write commits.
 #[derive(Clone, Debug)]
 pub enum DocWrite {
     /// An edit (`new_edits: true`): a new revision `new_id` on top of
@@ -30,6 +39,7 @@ pub enum DocWrite {
         new_id: String,
         deleted: bool,
         body: String,
+        stubs_from: Vec<Rev>,
     },
     /// A replicated revision (`new_edits: false`) with its ancestry,
     /// newest first.
@@ -38,6 +48,7 @@ pub enum DocWrite {
         path: Vec<Rev>,
         deleted: bool,
         body: String,
+        stubs_from: Vec<Rev>,
     },
 }
 
@@ -57,6 +68,9 @@ pub enum WriteOutcome {
     Conflict,
     /// A replicated revision we already had: nothing changed.
     AlreadyPresent(Rev),
+    /// A leaf its attachment stubs were taken from is no longer one
+    /// (`DocWrite`'s `stubs_from`): nothing changed.
+    StaleStubs,
 }
 
 #[derive(Default)]
@@ -117,6 +131,8 @@ impl Store {
         doctype: &str,
         writes: Vec<DocWrite>,
     ) -> Result<Vec<WriteOutcome>> {
+        #[cfg(feature = "testing")]
+        self.pause.wait_if_paused(doctype).await;
         if writes.len() <= WRITES_PER_TRANSACTION {
             return self.write_chunk(inst, doctype, writes).await;
         }
@@ -236,12 +252,17 @@ impl Store {
             .filter(|p| tree.is_leaf(p) && tree.get(p).is_some_and(|n| !n.deleted))
             .cloned();
             let (id, added, leaf, body) = match w {
+                DocWrite::Edit { stubs_from, .. } if !all_leaves(tree, &stubs_from) => {
+                    outcomes.push(WriteOutcome::StaleStubs);
+                    continue;
+                }
                 DocWrite::Edit {
                     id,
                     parent,
                     new_id,
                     deleted,
                     body,
+                    ..
                 } => match tree.edit(parent.as_ref(), new_id, deleted) {
                     Ok(node) => {
                         let leaf = node.rev.clone();
@@ -257,6 +278,7 @@ impl Store {
                     path,
                     deleted,
                     body,
+                    stubs_from,
                 } => {
                     let Some(leaf) = path.first().cloned() else {
                         outcomes.push(WriteOutcome::Conflict);
@@ -264,6 +286,10 @@ impl Store {
                     };
                     if tree.contains(&leaf) {
                         outcomes.push(WriteOutcome::AlreadyPresent(leaf));
+                        continue;
+                    }
+                    if !all_leaves(tree, &stubs_from) {
+                        outcomes.push(WriteOutcome::StaleStubs);
                         continue;
                     }
                     let merged = tree.merge(&path, deleted);
@@ -476,6 +502,11 @@ async fn update_entries(
         }
     }
     indexes::insert_entries(&mut *tx, inst, doctype, &entries).await
+}
+
+/// Are these revisions all leaves of `tree` (as the batch found it so far)?
+fn all_leaves(tree: &nuage_core::revs::RevTree, revs: &[Rev]) -> bool {
+    revs.iter().all(|r| tree.is_leaf(r))
 }
 
 /// What the batch's new rows add to the doctype's total.

@@ -248,7 +248,7 @@ async fn a_stub_written_while_its_blob_is_collected_is_refused(db: &TestDb) {
     let (_dir, store, blobs, docs, inst) = photo_store(db).await;
     let access = owner();
     let photos = docs.db(&inst, &access, PHOTOS).unwrap();
-    let (_, cat) = photos
+    let (_, first) = photos
         .put_attachment("cat", "cat.jpg", None, "image/jpeg", content(1, 1_000))
         .await
         .unwrap();
@@ -272,6 +272,35 @@ async fn a_stub_written_while_its_blob_is_collected_is_refused(db: &TestDb) {
         })
     };
     let later = SystemTime::now() + BLOB_GRACE + Duration::from_secs(1);
+
+    // An edit whose parent (the stub's leaf) was replaced meanwhile is
+    // still the conflict clients retry on.
+    let mut held = store.pause_next_write(PHOTOS);
+    let edit = {
+        let (docs, inst, first) = (docs.clone(), inst.clone(), first.clone());
+        let doc = json!({"k": 1, "_attachments": {"cat.jpg": stub.clone()}});
+        tokio::spawn(async move {
+            let access = owner();
+            let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+            photos.put("cat", doc, Some(first), true).await
+        })
+    };
+    held.arrived().await;
+    let (_, cat) = photos
+        .put(
+            "cat",
+            json!({"k": 2, "_attachments": {"cat.jpg": stub.clone()}}),
+            Some(first),
+            true,
+        )
+        .await
+        .unwrap();
+    held.release();
+    let edit = edit.await.unwrap();
+    assert!(
+        matches!(edit, Err(nuage_docs::DocError::Conflict)),
+        "{edit:?}"
+    );
 
     // The leaf stays: the sweep keeps its blob, the write commits.
     let mut held = store.pause_next_write(PHOTOS);

@@ -252,8 +252,20 @@ impl Store {
             .filter(|p| tree.is_leaf(p) && tree.get(p).is_some_and(|n| !n.deleted))
             .cloned();
             let (id, added, leaf, body) = match w {
-                DocWrite::Edit { stubs_from, .. } if !all_leaves(tree, &stubs_from) => {
-                    outcomes.push(WriteOutcome::StaleStubs);
+                // A stale edit stays a conflict (what clients retry on);
+                // the tree is copied only in this rare case.
+                DocWrite::Edit {
+                    stubs_from,
+                    parent,
+                    deleted,
+                    ..
+                } if !all_leaves(tree, &stubs_from) => {
+                    outcomes.push(
+                        match tree.clone().edit(parent.as_ref(), String::new(), deleted) {
+                            Ok(_) => WriteOutcome::StaleStubs,
+                            Err(_) => WriteOutcome::Conflict,
+                        },
+                    );
                     continue;
                 }
                 DocWrite::Edit {

@@ -294,6 +294,25 @@ impl RevTree {
         Stemmed { gone, rerooted }
     }
 
+    /// The part of the tree on the paths of `leaves` (themselves and
+    /// their ancestors), for a caller who may know of those leaves only:
+    /// its leaves are those of `leaves` that are leaves here, and a branch
+    /// that only another leaf descends from is gone. Keeping the winner
+    /// keeps the winner.
+    pub fn restricted_to(&self, leaves: &[Rev]) -> RevTree {
+        let keep: BTreeSet<Rev> = leaves
+            .iter()
+            .filter(|l| self.is_leaf(l))
+            .flat_map(|l| self.path(l))
+            .collect();
+        RevTree::from_nodes(
+            self.nodes
+                .values()
+                .filter(|n| keep.contains(&n.rev))
+                .cloned(),
+        )
+    }
+
     /// For `_revs_diff`: leaves older than `rev` that could be its ancestors.
     pub fn possible_ancestors(&self, rev: &Rev) -> Vec<Rev> {
         self.leaves()
@@ -363,6 +382,22 @@ mod tests {
         let again = t.edit(None, "e".into(), false).unwrap();
         assert_eq!(again.parent, Some(del.rev));
         assert_eq!(again.rev.pos, 4);
+    }
+
+    #[test]
+    fn a_restricted_tree_holds_the_paths_of_the_leaves_kept() {
+        let mut t = RevTree::default();
+        t.merge(&[r("3-w"), r("2-b"), r("1-a")], false);
+        t.merge(&[r("2-c"), r("1-a")], false);
+        t.merge(&[r("2-d"), r("1-x")], true);
+        let cut = t.restricted_to(&[r("3-w"), r("2-b")]);
+        let revs: Vec<Rev> = cut.nodes().map(|n| n.rev.clone()).collect();
+        assert_eq!(revs, vec![r("1-a"), r("2-b"), r("3-w")], "2-b is no leaf");
+        assert_eq!(cut.winner().unwrap().rev, r("3-w"));
+        assert!(cut.conflicts().is_empty() && cut.deleted_conflicts().is_empty());
+        let cut = t.restricted_to(&[r("3-w"), r("2-d")]);
+        assert_eq!(cut.deleted_conflicts(), vec![r("2-d")]);
+        assert!(!cut.contains(&r("2-c")) && cut.contains(&r("1-x")));
     }
 
     #[test]

@@ -272,9 +272,10 @@ impl Db<'_> {
             .is_ok()
     }
 
-    /// The revision trees of a page's documents, when the documents are
-    /// sent with what only the tree knows (`conflicts`, `revs`…): one query
-    /// per page.
+    /// The revision trees of a page's documents (those the caller sees),
+    /// as it may know them (known.rs), when the documents are sent with
+    /// what only the tree knows (`conflicts`, `revs`…): one query per page,
+    /// two for a limited caller.
     async fn trees_for<'i>(
         &self,
         req: &AllDocsRequest,
@@ -284,11 +285,7 @@ impl Db<'_> {
             return Ok(HashMap::new());
         }
         let ids: Vec<String> = ids.cloned().collect();
-        Ok(self
-            .docs
-            .store
-            .rev_trees(self.inst, self.doctype, &ids)
-            .await?)
+        self.known_trees(&ids).await
     }
 
     async fn live_row(

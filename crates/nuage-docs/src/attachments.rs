@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use md5::{Digest, Md5};
 use nuage_blob::Blobs;
 use nuage_core::InstanceId;
+use nuage_core::revs::Rev;
 use serde_json::{Map, Value, json};
 
 pub use nuage_store::BLOB_KEY;
@@ -23,17 +24,21 @@ pub fn digest(data: &[u8]) -> String {
 }
 
 /// Turns incoming attachments into their stored form. `known` are the
-/// `_attachments` maps of the document's revisions we hold, newest first;
-/// stubs must be found there (CouchDB answers 412 `missing_stub` else).
+/// `_attachments` maps of the document's leaves, with the leaf, newest
+/// first; stubs must be found there (CouchDB answers 412 `missing_stub`
+/// else). Also returns the leaves whose attachments the stubs took (their
+/// blobs are referenced, not stored again): the write must find them still
+/// leaves when it commits (nuage-store `DocWrite`).
 pub async fn store(
     blobs: &Blobs,
     inst: &InstanceId,
     doc_id: &str,
     incoming: Map<String, Value>,
     new_pos: u64,
-    known: &[Map<String, Value>],
-) -> DocResult<Map<String, Value>> {
+    known: &[(Rev, Map<String, Value>)],
+) -> DocResult<(Map<String, Value>, Vec<Rev>)> {
     let mut out = Map::new();
+    let mut from: Vec<Rev> = Vec::new();
     for (name, att) in incoming {
         let Value::Object(att) = att else {
             return Err(DocError::bad_request(format!(
@@ -42,16 +47,23 @@ pub async fn store(
         };
         if att.get("stub").and_then(Value::as_bool) == Some(true) {
             let wanted_digest = att.get("digest").and_then(Value::as_str);
-            let found = known.iter().find_map(|k| {
-                k.get(&name).and_then(Value::as_object).filter(|m| {
-                    wanted_digest.is_none_or(|d| m.get("digest").and_then(Value::as_str) == Some(d))
-                })
+            let found = known.iter().find_map(|(rev, k)| {
+                k.get(&name)
+                    .and_then(Value::as_object)
+                    .filter(|m| {
+                        wanted_digest
+                            .is_none_or(|d| m.get("digest").and_then(Value::as_str) == Some(d))
+                    })
+                    .map(|m| (rev, m))
             });
-            let Some(meta) = found else {
+            let Some((rev, meta)) = found else {
                 return Err(DocError::MissingStub(format!(
                     "Invalid attachment stub in {doc_id} for {name}"
                 )));
             };
+            if !from.contains(rev) {
+                from.push(rev.clone());
+            }
             out.insert(name, Value::Object(meta.clone()));
             continue;
         }
@@ -87,7 +99,7 @@ pub async fn store(
             store_one(blobs, inst, &content_type, revpos, bytes).await?,
         );
     }
-    Ok(out)
+    Ok((out, from))
 }
 
 /// Stores one attachment's content as it is (no copy: the blob store

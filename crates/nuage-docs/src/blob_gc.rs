@@ -11,7 +11,15 @@
 //! `put`, which touches content already present) before its document
 //! commits, and within a request: so a blob a write is about to reference
 //! is either fresh (kept) or, if the write stores it after it was moved
-//! aside, written again (nuage-blob's collecting paragraph). What is
+//! aside, written again (nuage-blob's collecting paragraph). A write that
+//! references a blob without storing it (an attachment stub, resolved
+//! against a leaf of the document) commits only if that leaf is still a
+//! leaf under the doctype's lock (nuage-store `DocWrite`, `stubs_from`):
+//! no write can prune it until this one commits, so every sweep's snapshot
+//! sees the blob referenced, by the leaf or by the new revision; a leaf
+//! replaced before the write's transaction refuses it (`missing_stub`),
+//! as a stub naming nothing is refused, whether or not a sweep has taken
+//! the blob meanwhile. What is
 //! unreferenced but younger than the grace stays until a later sweep: the
 //! note stays too. The quota counts the bodies kept (their attachments'
 //! lengths), so once swept the disk holds no more than the quota counts.

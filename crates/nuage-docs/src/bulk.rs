@@ -7,7 +7,6 @@ use crate::render::{self, Meta, Rendered, parse_body};
 use nuage_core::Verb;
 use nuage_core::revs::Rev;
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
 
 /// One entry of a `_bulk_get` request.
 #[derive(Clone, Debug)]
@@ -72,11 +71,9 @@ impl Db<'_> {
             });
         }
         let ids: Vec<String> = asked.keys().cloned().collect();
-        let mut trees = self
-            .docs
-            .store
-            .rev_trees(self.inst, self.doctype, &ids)
-            .await?;
+        // Of a document it sees, a limited caller knows the revisions
+        // known.rs lets it know: the others are missing, as if unknown.
+        let mut trees = self.known_trees(&ids).await?;
         if !self.sees_all(Verb::Get) {
             // A limited permission learns nothing of documents outside it:
             // their revisions are reported missing, as if unknown.
@@ -152,9 +149,30 @@ impl Db<'_> {
         }
         let store = &self.docs.store;
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let (trees, bodies) = store
+        let (mut trees, bodies) = store
             .trees_with_bodies(self.inst, self.doctype, &ids)
             .await?;
+        let full_read = self.sees_all(Verb::Get);
+        // A limited caller sees a document as `get` does: judged by its
+        // winner (a deletion by what it deleted, so a replicator pulls the
+        // deletions `_changes` shows it); one it may not see is as never
+        // written, and of one it may see it knows the revisions known.rs
+        // lets it know. Each revision is then judged by its body below.
+        if !full_read {
+            let heads = store.doc_heads(self.inst, self.doctype, &ids).await?;
+            trees = trees
+                .into_iter()
+                .filter(|(id, _)| {
+                    heads
+                        .get(id)
+                        .is_some_and(|h| !self.hides_head(Verb::Get, h))
+                })
+                .map(|(id, tree)| {
+                    let known = self.known_tree(&id, &tree, &bodies);
+                    (id, known)
+                })
+                .collect();
+        }
         // Which revisions each item asks for.
         let wanted: Vec<Vec<Rev>> = items
             .iter()
@@ -169,22 +187,6 @@ impl Db<'_> {
                 }
             })
             .collect();
-        let full_read = self.sees_all(Verb::Get);
-        // A limited caller sees a document as `get` does: judged by its
-        // winner (a deletion by what it deleted, so a replicator pulls the
-        // deletions `_changes` shows it), then each revision by its body,
-        // a tombstone without content shown with the document.
-        let visible: HashSet<String> = if full_read {
-            HashSet::new()
-        } else {
-            store
-                .doc_heads(self.inst, self.doctype, &ids)
-                .await?
-                .into_iter()
-                .filter(|(_, h)| !self.hides_head(Verb::Get, h))
-                .map(|(id, _)| id)
-                .collect()
-        };
         let mut results = Vec::with_capacity(items.len());
         for (item, revs) in items.iter().zip(wanted) {
             let missing = |rev: Value| {
@@ -210,8 +212,10 @@ impl Db<'_> {
             let mut hidden = 0;
             let count = revs.len();
             for rev in revs {
-                let (Some(tree), Some(body)) = (tree, bodies.get(&(item.id.clone(), rev.clone())))
-                else {
+                let (Some(tree), Some(body)) = (
+                    tree.filter(|t| t.contains(&rev)),
+                    bodies.get(&(item.id.clone(), rev.clone())),
+                ) else {
                     docs.push(missing(json!(rev.to_string())));
                     continue;
                 };
@@ -225,10 +229,11 @@ impl Db<'_> {
                     continue;
                 }
                 let body = parse_body(body);
+                // The winner of a document it sees may be a tombstone: one
+                // without content shows nothing but the deletion.
                 let allowed = full_read
-                    || (visible.contains(&item.id)
-                        && ((deleted && body.is_empty())
-                            || !self.hides(Verb::Get, &item.id, &body)));
+                    || (deleted && body.is_empty())
+                    || !self.hides(Verb::Get, &item.id, &body);
                 if !allowed {
                     hidden += 1;
                     if hidden == count {

@@ -111,7 +111,7 @@ impl Db<'_> {
         let need_trees = q.style == Style::AllDocs || (q.include_docs && q.meta.needs_tree());
         let trees = if need_trees {
             let ids: Vec<String> = raw.iter().map(|c| c.id.clone()).collect();
-            store.rev_trees(self.inst, self.doctype, &ids).await?
+            self.known_trees(&ids).await?
         } else {
             Default::default()
         };

@@ -88,10 +88,11 @@ impl Db<'_> {
         Ok(GetAnswer::Doc(doc))
     }
 
-    /// The document's revision tree, or an empty one (a document never
-    /// written) if the caller may not read its winner: every answer drawn
-    /// from the tree (`open_revs=all`, `latest`, `revs_info`) is then the
-    /// one a missing document gets.
+    /// The document's revision tree as the caller may know it (known.rs),
+    /// or an empty one (a document never written) if the caller may not
+    /// read its winner: every answer drawn from the tree (`open_revs=all`,
+    /// `latest`, `revs_info`, `conflicts`) is then the one a missing
+    /// document gets.
     async fn visible_tree(&self, id: &str) -> DocResult<RevTree> {
         let store = &self.docs.store;
         if !self.sees_all(Verb::Get) {
@@ -103,7 +104,11 @@ impl Db<'_> {
                 return Ok(RevTree::default());
             }
         }
-        Ok(store.rev_tree(self.inst, self.doctype, id).await?)
+        Ok(self
+            .known_trees(std::slice::from_ref(&id.to_owned()))
+            .await?
+            .remove(id)
+            .unwrap_or_default())
     }
 
     /// One revision with its body, or `None` if unknown or pruned.

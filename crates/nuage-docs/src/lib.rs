@@ -18,6 +18,7 @@ pub mod error;
 mod find;
 mod get;
 pub mod incoming;
+mod known;
 mod local;
 mod removal;
 pub mod render;

@@ -198,7 +198,11 @@ impl Db<'_> {
         // the collector is told to look (blob_gc.rs).
         let failed = match &outcomes {
             Err(_) => true,
-            Ok(o) => slots.iter().any(Result::is_err) || o.contains(&WriteOutcome::Conflict),
+            Ok(o) => {
+                slots.iter().any(Result::is_err)
+                    || o.iter()
+                        .any(|o| matches!(o, WriteOutcome::Conflict | WriteOutcome::StaleStubs))
+            }
         };
         if stores_blobs && failed {
             self.note_garbage_blobs().await;
@@ -214,6 +218,14 @@ impl Db<'_> {
                         Ok((id, rev.clone()))
                     }
                     WriteOutcome::Conflict => Err((id, DocError::conflict())),
+                    // Replaced since the stubs were resolved: as a stub
+                    // naming no leaf's attachment is refused.
+                    WriteOutcome::StaleStubs => Err((
+                        id.clone(),
+                        DocError::MissingStub(format!(
+                            "Invalid attachment stub in {id}: the revision holding it was replaced"
+                        )),
+                    )),
                 }
             })
             .collect())
@@ -366,6 +378,9 @@ impl Db<'_> {
 
         let mut body: Map<String, Value> = inc.body;
         let mut stored = inc.stored_attachments;
+        // The leaves the stubs were found in: the store checks they still
+        // are, for their blobs may be collected once they are not.
+        let mut stubs_from = Vec::new();
         if let Some(atts) = inc.attachments.filter(|a| !a.is_empty()) {
             let tree = self
                 .docs
@@ -386,12 +401,13 @@ impl Db<'_> {
             }
             if !held {
                 let known = self.known_attachments(&id, &tree).await.map_err(fail)?;
-                let mut from_body =
+                let (mut from_body, from) =
                     attachments::store(&self.docs.blobs, self.inst, &id, atts, new_pos, &known)
                         .await
                         .map_err(fail)?;
                 from_body.append(&mut stored);
                 stored = from_body;
+                stubs_from = from;
             }
         }
         if !stored.is_empty() {
@@ -407,6 +423,7 @@ impl Db<'_> {
                 path,
                 deleted: inc.deleted,
                 body: text,
+                stubs_from,
             },
             None => DocWrite::Edit {
                 new_id: new_rev_id(inc.rev.as_ref(), inc.deleted, &text),
@@ -414,6 +431,7 @@ impl Db<'_> {
                 parent: inc.rev,
                 deleted: inc.deleted,
                 body: text,
+                stubs_from,
             },
         })
     }
@@ -447,12 +465,13 @@ impl Db<'_> {
     }
 
     /// The `_attachments` of every revision of the document that still has
-    /// a body (its leaves), newest first: where stubs are looked up.
+    /// a body (its leaves), with the revision, newest first: where stubs are
+    /// looked up.
     async fn known_attachments(
         &self,
         id: &str,
         tree: &RevTree,
-    ) -> DocResult<Vec<Map<String, Value>>> {
+    ) -> DocResult<Vec<(Rev, Map<String, Value>)>> {
         let store = &self.docs.store;
         let leaves: Vec<Rev> = tree.leaves().iter().map(|n| n.rev.clone()).collect();
         if leaves.is_empty() {
@@ -464,9 +483,9 @@ impl Db<'_> {
         rows.sort_by_key(|r| std::cmp::Reverse(r.node.rev.pos));
         Ok(rows
             .into_iter()
-            .filter_map(|r| r.body)
-            .filter_map(|b| match parse_body(&b).remove("_attachments") {
-                Some(Value::Object(m)) => Some(m),
+            .filter_map(|r| Some((r.node.rev, r.body?)))
+            .filter_map(|(rev, b)| match parse_body(&b).remove("_attachments") {
+                Some(Value::Object(m)) => Some((rev, m)),
                 _ => None,
             })
             .collect())

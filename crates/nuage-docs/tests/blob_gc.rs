@@ -38,12 +38,27 @@ async fn small_instance(store: &nuage_store::Store) -> InstanceId {
         .id
 }
 
-async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
+/// A small instance's documents and blobs (in a folder kept while the
+/// first value lives).
+async fn photo_store(
+    db: &TestDb,
+) -> (
+    tempfile::TempDir,
+    nuage_store::Store,
+    Blobs,
+    Docs,
+    InstanceId,
+) {
     let dir = tempfile::tempdir().unwrap();
     let store = db.open().await;
     let blobs = Blobs::new(dir.path());
     let docs = Docs::new(store.clone(), blobs.clone());
     let inst = small_instance(&store).await;
+    (dir, store, blobs, docs, inst)
+}
+
+async fn replaced_and_deleted_attachments_are_collected(db: &TestDb) {
+    let (_dir, store, blobs, docs, inst) = photo_store(db).await;
     let access = owner();
     let photos = docs.db(&inst, &access, PHOTOS).unwrap();
     // One photo replaced 20 times (each fits the quota alone, all of them
@@ -222,7 +237,113 @@ async fn writes_that_change_nothing_store_no_blob(db: &TestDb) {
     let _ = cat2;
 }
 
+/// A replicated revision whose attachment is a stub takes the blob a leaf
+/// of the document holds. If that leaf is replaced while the write is on
+/// its way, and the collector sweeps in between (the blob idle past the
+/// grace, no revision referencing it any more), the write must not commit a
+/// reference to a blob the sweep deleted: it is refused as a stub that
+/// names nothing, as it would have been a moment later. Held while the
+/// leaf stays, the same write commits and the sweep keeps the blob.
+async fn a_stub_written_while_its_blob_is_collected_is_refused(db: &TestDb) {
+    let (_dir, store, blobs, docs, inst) = photo_store(db).await;
+    let access = owner();
+    let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+    let (_, first) = photos
+        .put_attachment("cat", "cat.jpg", None, "image/jpeg", content(1, 1_000))
+        .await
+        .unwrap();
+    let nuage_docs::GetAnswer::Doc(doc) = photos
+        .get("cat", &nuage_docs::GetOptions::default())
+        .await
+        .unwrap()
+    else {
+        panic!("a document")
+    };
+    let stub = doc["_attachments"]["cat.jpg"].clone();
+    // A replicator's revision on a branch of its own, naming the photo by
+    // a stub; prepared, then held before its transaction.
+    let replicate = |rev: &str| {
+        let (docs, inst, rev) = (docs.clone(), inst.clone(), rev.to_owned());
+        let doc = json!({"_id": "cat", "_rev": rev, "_attachments": {"cat.jpg": stub.clone()}});
+        tokio::spawn(async move {
+            let access = owner();
+            let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+            photos.bulk_docs(vec![doc], false).await
+        })
+    };
+    let later = SystemTime::now() + BLOB_GRACE + Duration::from_secs(1);
+
+    // An edit whose parent (the stub's leaf) was replaced meanwhile is
+    // still the conflict clients retry on.
+    let mut held = store.pause_next_write(PHOTOS);
+    let edit = {
+        let (docs, inst, first) = (docs.clone(), inst.clone(), first.clone());
+        let doc = json!({"k": 1, "_attachments": {"cat.jpg": stub.clone()}});
+        tokio::spawn(async move {
+            let access = owner();
+            let photos = docs.db(&inst, &access, PHOTOS).unwrap();
+            photos.put("cat", doc, Some(first), true).await
+        })
+    };
+    held.arrived().await;
+    let (_, cat) = photos
+        .put(
+            "cat",
+            json!({"k": 2, "_attachments": {"cat.jpg": stub.clone()}}),
+            Some(first),
+            true,
+        )
+        .await
+        .unwrap();
+    held.release();
+    let edit = edit.await.unwrap();
+    assert!(
+        matches!(edit, Err(nuage_docs::DocError::Conflict)),
+        "{edit:?}"
+    );
+
+    // The leaf stays: the sweep keeps its blob, the write commits.
+    let mut held = store.pause_next_write(PHOTOS);
+    let kept = replicate(&format!("1-{}", "a".repeat(32)));
+    held.arrived().await;
+    store.note_blob_sweep(&inst).await.unwrap();
+    assert_eq!(docs.collect_noted_blobs(later).await.unwrap(), 0);
+    held.release();
+    let kept = kept.await.unwrap().unwrap();
+    assert!(kept[0].is_ok(), "{kept:?}");
+
+    // Both leaves replaced while the next one is held, then a sweep.
+    let mut held = store.pause_next_write(PHOTOS);
+    let late = replicate(&format!("1-{}", "b".repeat(32)));
+    held.arrived().await;
+    photos
+        .delete_attachment("cat", "cat.jpg", Some(cat))
+        .await
+        .unwrap();
+    let branch = Rev::parse(&format!("1-{}", "a".repeat(32)));
+    photos
+        .put("cat", json!({"_deleted": true}), branch, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        docs.collect_noted_blobs(later).await.unwrap(),
+        1,
+        "idle, unreferenced"
+    );
+    held.release();
+    let late = late.await.unwrap().unwrap();
+    assert!(
+        matches!(&late[..], [Err((_, nuage_docs::DocError::MissingStub(_)))]),
+        "{late:?}"
+    );
+    // Whatever a revision references is there.
+    for key in store.referenced_blobs(&inst).await.unwrap() {
+        blobs.get(&inst, &key).await.unwrap();
+    }
+}
+
 nuage_store::on_both_engines!(
     replaced_and_deleted_attachments_are_collected,
-    writes_that_change_nothing_store_no_blob
+    writes_that_change_nothing_store_no_blob,
+    a_stub_written_while_its_blob_is_collected_is_refused
 );

@@ -95,6 +95,8 @@ impl Store {
             index_wake: Default::default(),
             removal_wake: Default::default(),
             group: None,
+            #[cfg(feature = "testing")]
+            pause: Default::default(),
         };
         migrate::run(&store).await?;
         let mut store = store;

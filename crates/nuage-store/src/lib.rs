@@ -88,6 +88,10 @@ pub struct Store {
     removal_wake: std::sync::Arc<tokio::sync::Notify>,
     /// SQLite only: the group-commit writer document writes go through.
     group: Option<std::sync::Arc<docs::group::GroupWriter>>,
+    /// A test's pause of the next document write to a doctype
+    /// (`Store::pause_next_write`).
+    #[cfg(feature = "testing")]
+    pause: testing::PauseSlot,
 }
 
 impl Store {

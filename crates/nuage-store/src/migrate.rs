@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_local_docs_creator.sql")),
     (8, include_str!("../migrations/0008_docs_gone_fields.sql")),
     (9, include_str!("../migrations/0009_doctype_removals.sql")),
+    (
+        10,
+        include_str!("../migrations/0010_revision_rows_count.sql"),
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<()> {

@@ -232,6 +232,51 @@ impl Store {
         true
     }
 
+    /// What the instance's doctypes hold by the law of `docs/usage.rs`,
+    /// recounted from their rows (doctypes being deleted count nothing):
+    /// equal to [`Store::usage`]'s total unless a write counted wrong.
+    pub async fn recounted_bytes(&self, inst: &crate::InstanceId) -> i64 {
+        let live =
+            "SELECT doctype FROM doctypes WHERE instance_id = $1 AND removal_requested_at IS NULL";
+        let revs: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(size + {} + OCTET_LENGTH(doc_id) + 2 * OCTET_LENGTH(rev)), 0) AS BIGINT) \
+             FROM revs WHERE instance_id = $1 AND doctype IN ({live})",
+            crate::docs::usage::REV_ROW_BYTES
+        )))
+        .bind(inst.as_str())
+        .fetch_one(self.pool())
+        .await
+        .expect("recount revisions");
+        let local: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT CAST(COALESCE(SUM(OCTET_LENGTH(body)), 0) AS BIGINT) FROM local_docs \
+             WHERE instance_id = $1 AND doctype IN ({live})"
+        )))
+        .bind(inst.as_str())
+        .fetch_one(self.pool())
+        .await
+        .expect("recount local documents");
+        revs + local
+    }
+
+    /// Puts the database back as it was before migration 0010 (totals
+    /// without the revision rows' share, the migration not recorded), so
+    /// that the next [`Store::open`] applies it to rows already there.
+    pub async fn undo_migration_0010(&self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE doctypes SET bytes = bytes - COALESCE((SELECT SUM({} + OCTET_LENGTH(r.doc_id) + 2 * OCTET_LENGTH(r.rev)) \
+             FROM revs r WHERE r.instance_id = doctypes.instance_id AND r.doctype = doctypes.doctype), 0) \
+             WHERE removal_requested_at IS NULL",
+            crate::docs::usage::REV_ROW_BYTES
+        )))
+        .execute(self.pool())
+        .await
+        .expect("take the rows' share out");
+        sqlx::query("DELETE FROM nuage_schema WHERE version = 10")
+            .execute(self.pool())
+            .await
+            .expect("forget migration 0010");
+    }
+
     /// How many SQL indexes the database has: requests must never add one.
     pub async fn schema_index_count(&self) -> i64 {
         let sql = match self.engine() {
@@ -286,6 +331,7 @@ pub fn new_doc(id: &str, body: serde_json::Value) -> crate::DocWrite {
         new_id: format!("r{}", id.replace('/', "")),
         deleted: false,
         body: body.to_string(),
+        stubs_from: Vec::new(),
     }
 }
 
@@ -353,5 +399,73 @@ impl Store {
         .await
         .expect("create a test instance")
         .id
+    }
+}
+
+/// Where a paused write waits (see [`Store::pause_next_write`]).
+#[derive(Clone, Default)]
+pub(crate) struct PauseSlot(std::sync::Arc<std::sync::Mutex<Option<Pause>>>);
+
+struct Pause {
+    doctype: String,
+    arrived: tokio::sync::oneshot::Sender<()>,
+    go: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl PauseSlot {
+    /// Holds a write to `doctype` there if a test paused the next one.
+    pub(crate) async fn wait_if_paused(&self, doctype: &str) {
+        let pause = {
+            let mut slot = self.0.lock().expect("the pause slot");
+            match slot.as_ref() {
+                Some(p) if p.doctype == doctype => slot.take(),
+                _ => None,
+            }
+        };
+        if let Some(p) = pause {
+            let _ = p.arrived.send(());
+            let _ = p.go.await;
+        }
+    }
+}
+
+/// A document write held on its way to the store, after its caller
+/// prepared it and before its transaction begins.
+pub struct PausedWrite {
+    arrived: Option<tokio::sync::oneshot::Receiver<()>>,
+    go: tokio::sync::oneshot::Sender<()>,
+}
+
+impl PausedWrite {
+    /// Waits until the write is held.
+    pub async fn arrived(&mut self) {
+        if let Some(arrived) = self.arrived.take() {
+            arrived.await.expect("a write came and was held");
+        }
+    }
+
+    /// Lets it go on.
+    pub fn release(self) {
+        let _ = self.go.send(());
+    }
+}
+
+impl Store {
+    /// Holds the next `write_docs` to `doctype` at its start until the
+    /// returned handle is released: a test can then change what the write
+    /// was prepared against (what a concurrent request would do) and watch
+    /// what the write does with it, without sleeping.
+    pub fn pause_next_write(&self, doctype: &str) -> PausedWrite {
+        let (arrived_tx, arrived) = tokio::sync::oneshot::channel();
+        let (go, go_rx) = tokio::sync::oneshot::channel();
+        *self.pause.0.lock().expect("the pause slot") = Some(Pause {
+            doctype: doctype.to_owned(),
+            arrived: arrived_tx,
+            go: go_rx,
+        });
+        PausedWrite {
+            arrived: Some(arrived),
+            go,
+        }
     }
 }

@@ -18,6 +18,7 @@ fn edit(id: &str, parent: Option<&str>, new_id: &str, body: &str) -> DocWrite {
         new_id: new_id.into(),
         deleted: false,
         body: body.into(),
+        stubs_from: Vec::new(),
     }
 }
 
@@ -27,6 +28,7 @@ fn replicate(id: &str, path: &[&str], deleted: bool, body: &str) -> DocWrite {
         path: path.iter().map(|r| Rev::parse(r).unwrap()).collect(),
         deleted,
         body: body.into(),
+        stubs_from: Vec::new(),
     }
 }
 
@@ -398,6 +400,7 @@ async fn all_docs_reads_a_range_page_after_page_from_the_last_id(db: &TestDb) {
                 new_id: "gone".into(),
                 deleted: true,
                 body: "{}".into(),
+                stubs_from: Vec::new(),
             }],
         )
         .await

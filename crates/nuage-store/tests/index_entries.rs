@@ -81,6 +81,7 @@ async fn entries_follow_every_write_in_its_transaction(db: &TestDb) {
                     new_id: "x".into(),
                     deleted: false,
                     body: json!({"year": 2001}).to_string(),
+                    stubs_from: Vec::new(),
                 },
                 DocWrite::Edit {
                     id: "c".into(),
@@ -88,6 +89,7 @@ async fn entries_follow_every_write_in_its_transaction(db: &TestDb) {
                     new_id: "y".into(),
                     deleted: true,
                     body: "{}".into(),
+                    stubs_from: Vec::new(),
                 },
             ],
         )
@@ -107,6 +109,7 @@ async fn entries_follow_every_write_in_its_transaction(db: &TestDb) {
                 path: vec![Rev::parse("2-zzz").unwrap(), Rev::parse("1-ra").unwrap()],
                 deleted: false,
                 body: json!({"year": 1950}).to_string(),
+                stubs_from: Vec::new(),
             }],
         )
         .await
@@ -128,6 +131,7 @@ async fn entries_follow_every_write_in_its_transaction(db: &TestDb) {
                 new_id: "gone".into(),
                 deleted: true,
                 body: "{}".into(),
+                stubs_from: Vec::new(),
             }],
         )
         .await
@@ -167,6 +171,7 @@ async fn an_index_on_existing_documents_is_built_without_missing_a_write(db: &Te
                     new_id: "u".into(),
                     deleted: false,
                     body: json!({"n": -1}).to_string(),
+                    stubs_from: Vec::new(),
                 },
                 new_doc("late", json!({"n": 5000})),
                 DocWrite::Edit {
@@ -175,6 +180,7 @@ async fn an_index_on_existing_documents_is_built_without_missing_a_write(db: &Te
                     new_id: "del".into(),
                     deleted: true,
                     body: "{}".into(),
+                    stubs_from: Vec::new(),
                 },
             ],
         )

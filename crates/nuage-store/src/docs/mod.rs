@@ -15,7 +15,7 @@ pub(crate) mod legacy;
 mod local;
 mod read;
 pub(crate) mod removal;
-mod usage;
+pub(crate) mod usage;
 mod write;
 
 pub use builder::IndexBuilder;

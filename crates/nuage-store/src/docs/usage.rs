@@ -1,19 +1,64 @@
 //! Storage used per instance, and its quota (`nuage instance add --quota`).
 //!
-//! What counts: every revision that still has a body (the winner and any
-//! conflicting leaf), each with the attachments it lists, and `_local`
-//! documents. Each doctype row keeps its total (`doctypes.bytes`), changed
-//! in the transaction of every write, so checking a quota is one indexed
-//! sum over the instance's doctypes, never a scan of its documents.
+//! What counts: every revision row, history included ([`row_bytes`]: a
+//! replicated document brings up to `_revs_limit` of them, whose bodies
+//! were never sent), plus the body of each revision that still has one (the
+//! winner and any conflicting leaf) with the attachments it lists
+//! ([`stored_size`], kept in `revs.size`, 0 once pruned), and `_local`
+//! documents (their body's length). Each doctype row keeps its total
+//! (`doctypes.bytes`), changed in the transaction of every write, so
+//! checking a quota is one indexed sum over the instance's doctypes, never
+//! a scan of its documents.
+//!
+//! The law every write keeps (migration 0010 made stored totals obey it):
+//! `doctypes.bytes` = Σ over its `revs` rows of `size + row_bytes(doc_id,
+//! rev)` + Σ over its `_local` documents of their body's length — except
+//! a doctype being deleted, whose total is 0 at once while its rows are
+//! purged. Inserting a row adds its share, pruning a body subtracts its
+//! `size`, stemming subtracts what the deleted rows held (read back from
+//! the rows it deletes), so no total drifts. Deleting a document keeps its
+//! history (a tombstone and its ancestors, as CouchDB does, so replicas
+//! learn of the deletion): after every document is deleted the doctype
+//! still counts `row_bytes` per revision kept and its tombstones' bodies
+//! (`{}`, 2 bytes each); deleting the doctype, or the instance, frees all.
 //!
 //! Must stay true: a write that would take an instance over its quota is
-//! refused before anything is committed; writes that free space (deletions,
-//! compaction by pruning) always pass. On PostgreSQL two concurrent batches
-//! to different doctypes of one instance may both pass the check: the
-//! overshoot is bounded by one batch per doctype.
+//! refused before anything is committed; writes that free as much as they
+//! add (compaction by pruning) always pass, and so does a deletion: the
+//! row of a tombstone that deletes a live leaf is not held against the
+//! quota ([`Charge::deletion`]). Each such tombstone ends a leaf that a
+//! write counted when it made it, and everything that grows is checked, so
+//! deletions take an instance past its quota by at most one row per live
+//! leaf it held. On PostgreSQL two concurrent batches to different
+//! doctypes of one instance may both pass the check: the overshoot is
+//! bounded by one batch per doctype.
 
 use crate::{InstanceId, Result, StoreError};
 use serde_json::Value;
+
+/// What a revision row costs beside its body: a fixed share for the row
+/// and its primary-key entry (instance, doctype, position, flags), its
+/// document id, and its rev id twice (its own, and again as the `parent`
+/// its child names). Computed from columns that never change, so stemming
+/// subtracts exactly what the insert added; migration 0010 computes the
+/// same in SQL (`OCTET_LENGTH`, bytes as `str::len` counts them).
+pub(crate) fn row_bytes(doc_id: &str, rev: &str) -> i64 {
+    REV_ROW_BYTES + doc_id.len() as i64 + 2 * rev.len() as i64
+}
+
+/// The fixed part of [`row_bytes`]. Migration 0010 repeats the number.
+pub(crate) const REV_ROW_BYTES: i64 = 64;
+
+/// What a batch's new rows cost, and the part of it not held against the
+/// quota.
+#[derive(Debug, Default)]
+pub(crate) struct Charge {
+    /// Bytes the batch's new rows add to the total.
+    pub added: i64,
+    /// Of those, the rows of tombstones that delete a live leaf (their
+    /// bodies still count): a deletion passes at a full quota.
+    pub deletion: i64,
+}
 
 /// How much a revision's body occupies: its JSON and the attachments it
 /// lists (by their `length`).
@@ -103,6 +148,24 @@ impl crate::Store {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_history_row_counts_its_ids() {
+        let rev = "1000-0123456789abcdef0123456789abcdef";
+        assert_eq!(super::row_bytes("n1", rev), 64 + 2 + 2 * 37);
+        // Bytes, as PostgreSQL's and SQLite's OCTET_LENGTH count them.
+        assert_eq!(super::row_bytes("é", "1-a"), 64 + 2 + 2 * 3);
+    }
+
+    #[test]
+    fn migration_0010_counts_rows_as_the_writes_do() {
+        let sql = include_str!("../../migrations/0010_revision_rows_count.sql");
+        let formula = format!(
+            "{} + OCTET_LENGTH(r.doc_id) + 2 * OCTET_LENGTH(r.rev)",
+            super::REV_ROW_BYTES
+        );
+        assert!(sql.contains(&formula), "{formula}");
+    }
+
     #[test]
     fn attachments_count_with_their_document() {
         assert_eq!(super::stored_size(r#"{"a":1}"#), 7);

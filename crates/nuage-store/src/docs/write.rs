@@ -20,6 +20,15 @@ use nuage_core::revs::{Rev, RevNode};
 use std::collections::HashMap;
 
 /// One document write of a batch.
+///
+/// `stubs_from`: the leaves of the document whose attachments the body's
+/// stubs were resolved against (their blobs are not stored again). They
+/// must still be leaves when the write commits, or it is refused
+/// ([`WriteOutcome::StaleStubs`]): a leaf replaced meanwhile no longer
+/// references its blobs, which the collector may then delete before this
+/// revision references them (nuage-docs `blob_gc.rs`). Checked under the
+/// doctype's lock, which every write that prunes a leaf holds, so a leaf
+/// found here holds its blobs for every sweep until this write commits.
 #[derive(Clone, Debug)]
 pub enum DocWrite {
     /// An edit (`new_edits: true`): a new revision `new_id` on top of
@@ -30,6 +39,7 @@ pub enum DocWrite {
         new_id: String,
         deleted: bool,
         body: String,
+        stubs_from: Vec<Rev>,
     },
     /// A replicated revision (`new_edits: false`) with its ancestry,
     /// newest first.
@@ -38,6 +48,7 @@ pub enum DocWrite {
         path: Vec<Rev>,
         deleted: bool,
         body: String,
+        stubs_from: Vec<Rev>,
     },
 }
 
@@ -57,6 +68,9 @@ pub enum WriteOutcome {
     Conflict,
     /// A replicated revision we already had: nothing changed.
     AlreadyPresent(Rev),
+    /// A leaf its attachment stubs were taken from is no longer one
+    /// (`DocWrite`'s `stubs_from`): nothing changed.
+    StaleStubs,
 }
 
 #[derive(Default)]
@@ -94,6 +108,9 @@ struct NewRev {
     doc_id: String,
     node: RevNode,
     body: Option<String>,
+    /// A tombstone that deletes a live leaf: its row is not held against
+    /// the quota (usage.rs).
+    ends_live_leaf: bool,
 }
 
 /// A document's winner after the batch.
@@ -114,6 +131,8 @@ impl Store {
         doctype: &str,
         writes: Vec<DocWrite>,
     ) -> Result<Vec<WriteOutcome>> {
+        #[cfg(feature = "testing")]
+        self.pause.wait_if_paused(doctype).await;
         if writes.len() <= WRITES_PER_TRANSACTION {
             return self.write_chunk(inst, doctype, writes).await;
         }
@@ -215,13 +234,47 @@ impl Store {
         for w in writes {
             let tree = trees.entry(w.id().to_owned()).or_default();
             let old_winner = tree.winner().cloned();
+            // The live leaf a deletion ends, if it ends one (a replicated
+            // one only if it adds nothing but its tombstone, checked below).
+            let deleted_leaf = match &w {
+                DocWrite::Edit {
+                    parent: Some(p),
+                    deleted: true,
+                    ..
+                } => Some(p),
+                DocWrite::Replicate {
+                    path,
+                    deleted: true,
+                    ..
+                } => path.get(1),
+                _ => None,
+            }
+            .filter(|p| tree.is_leaf(p) && tree.get(p).is_some_and(|n| !n.deleted))
+            .cloned();
             let (id, added, leaf, body) = match w {
+                // A stale edit stays a conflict (what clients retry on);
+                // the tree is copied only in this rare case.
+                DocWrite::Edit {
+                    stubs_from,
+                    parent,
+                    deleted,
+                    ..
+                } if !all_leaves(tree, &stubs_from) => {
+                    outcomes.push(
+                        match tree.clone().edit(parent.as_ref(), String::new(), deleted) {
+                            Ok(_) => WriteOutcome::StaleStubs,
+                            Err(_) => WriteOutcome::Conflict,
+                        },
+                    );
+                    continue;
+                }
                 DocWrite::Edit {
                     id,
                     parent,
                     new_id,
                     deleted,
                     body,
+                    ..
                 } => match tree.edit(parent.as_ref(), new_id, deleted) {
                     Ok(node) => {
                         let leaf = node.rev.clone();
@@ -237,6 +290,7 @@ impl Store {
                     path,
                     deleted,
                     body,
+                    stubs_from,
                 } => {
                     let Some(leaf) = path.first().cloned() else {
                         outcomes.push(WriteOutcome::Conflict);
@@ -244,6 +298,10 @@ impl Store {
                     };
                     if tree.contains(&leaf) {
                         outcomes.push(WriteOutcome::AlreadyPresent(leaf));
+                        continue;
+                    }
+                    if !all_leaves(tree, &stubs_from) {
+                        outcomes.push(WriteOutcome::StaleStubs);
                         continue;
                     }
                     let merged = tree.merge(&path, deleted);
@@ -272,6 +330,8 @@ impl Store {
                     None => prune.push((id.clone(), p)),
                 }
             }
+            let ends_live_leaf = deleted_leaf.is_some()
+                && matches!(&added[..], [n] if n.rev == leaf && n.parent == deleted_leaf);
             for node in added {
                 let body = (node.rev == leaf).then(|| body.clone());
                 inserted.insert((id.clone(), node.rev.clone()), inserts.len());
@@ -279,6 +339,7 @@ impl Store {
                     doc_id: id.clone(),
                     node,
                     body,
+                    ends_live_leaf,
                 });
             }
             if tree.path(&leaf).len() > revs_limit {
@@ -351,20 +412,25 @@ impl Store {
         // 2. Write it: a few multi-row statements.
         let mut index_pending = false;
         if !events.is_empty() {
-            // Storage: what the new revisions bring, less what pruning frees.
-            let added: i64 = inserts
-                .iter()
-                .filter_map(|r| r.body.as_deref().map(usage::stored_size))
-                .sum();
+            // Storage (usage.rs): what the new rows bring, less what
+            // pruning and stemming free.
+            let charge = charge_of(&inserts);
+            let added = charge.added;
             fill_gone_fields(&mut *tx, inst, doctype, &gone_wanted, &mut winners).await?;
             let pruned = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
-            let freed = pruned.freed;
-            usage::check_quota(&mut *tx, inst, locked.quota, added - freed).await?;
+            let freed =
+                pruned.freed + delete_stemmed(&mut *tx, inst, doctype, &stemmed, &rerooted).await?;
+            usage::check_quota(
+                &mut *tx,
+                inst,
+                locked.quota,
+                added - charge.deletion - freed,
+            )
+            .await?;
             if pruned.held_blobs {
                 crate::blob_sweeps::note_sweep_on(&mut *tx, inst).await?;
             }
             insert_revs(&mut *tx, inst, doctype, &inserts).await?;
-            delete_stemmed(&mut *tx, inst, doctype, &stemmed, &rerooted).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
                 w.body = sqlx::query_scalar::<_, Option<String>>(
                     "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
@@ -450,6 +516,24 @@ async fn update_entries(
     indexes::insert_entries(&mut *tx, inst, doctype, &entries).await
 }
 
+/// Are these revisions all leaves of `tree` (as the batch found it so far)?
+fn all_leaves(tree: &nuage_core::revs::RevTree, revs: &[Rev]) -> bool {
+    revs.iter().all(|r| tree.is_leaf(r))
+}
+
+/// What the batch's new rows add to the doctype's total.
+fn charge_of(inserts: &[NewRev]) -> usage::Charge {
+    let mut charge = usage::Charge::default();
+    for r in inserts {
+        let row = usage::row_bytes(&r.doc_id, &r.node.rev.to_string());
+        charge.added += row + r.body.as_deref().map_or(0, usage::stored_size);
+        if r.ends_live_leaf {
+            charge.deletion += row;
+        }
+    }
+    charge
+}
+
 async fn insert_revs(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
@@ -487,6 +571,8 @@ async fn insert_revs(
                 .bind(i64::from(r.node.deleted))
                 .bind(r.body.as_deref())
                 .bind(r.body.as_deref().map_or(0, usage::stored_size));
+            // (The row's own share, `usage::row_bytes`, is implied by its
+            // ids: `size` is its body's alone, 0 once pruned.)
         }
         q.execute(&mut *tx).await?;
     }
@@ -592,32 +678,44 @@ async fn prune_bodies(
 
 /// Forgets revisions beyond the doctype's revs limit (CouchDB `_revs_limit`)
 /// and makes the kept revisions whose parent went roots, a few multi-row
-/// statements whatever their number.
+/// statements whatever their number. Returns what the deleted rows counted
+/// (usage.rs), read from the rows as they are deleted.
 async fn delete_stemmed(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
     gone: &[(String, Rev)],
     rerooted: &[(String, Rev)],
-) -> Result<()> {
-    for (sql, revs) in [
-        ("DELETE FROM revs", gone),
-        ("UPDATE revs SET parent = NULL", rerooted),
-    ] {
-        for chunk in revs.chunks(ROWS_PER_STATEMENT) {
-            let (cond, binds) = super::pairs_condition(3, chunk);
-            let mut q = sqlx::query(sql!(
-                "{sql} WHERE instance_id = $1 AND doctype = $2 AND {cond}"
-            ))
-            .bind(inst.as_str())
-            .bind(doctype);
-            for b in &binds {
-                q = q.bind(b.as_str());
-            }
-            q.execute(&mut *tx).await?;
+) -> Result<i64> {
+    let mut freed = 0;
+    for chunk in gone.chunks(ROWS_PER_STATEMENT) {
+        let (cond, binds) = super::pairs_condition(3, chunk);
+        let mut q = sqlx::query_as::<_, (String, String, i64)>(sql!(
+            "DELETE FROM revs WHERE instance_id = $1 AND doctype = $2 AND {cond} \
+             RETURNING doc_id, rev, size"
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        for (doc_id, rev, size) in q.fetch_all(&mut *tx).await? {
+            freed += size + usage::row_bytes(&doc_id, &rev);
         }
     }
-    Ok(())
+    for chunk in rerooted.chunks(ROWS_PER_STATEMENT) {
+        let (cond, binds) = super::pairs_condition(3, chunk);
+        let mut q = sqlx::query(sql!(
+            "UPDATE revs SET parent = NULL WHERE instance_id = $1 AND doctype = $2 AND {cond}"
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(freed)
 }
 
 async fn upsert_winners(

@@ -6,6 +6,9 @@
 //! those above the highest recorded: versions are reserved by branches
 //! developed side by side (0004 was merged before 0003), and a database
 //! that ran the later one first must still get the earlier one.
+//!
+//! `/*BINARY*/` and `/*BYTES*/BLOB` become PostgreSQL's spellings; what
+//! `/*POSTGRES … POSTGRES*/` encloses only PostgreSQL runs.
 
 use crate::{Engine, Result, Store, StoreError, now_ms};
 use sqlx::Executor;
@@ -24,6 +27,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         10,
         include_str!("../migrations/0010_revision_rows_count.sql"),
+    ),
+    (
+        11,
+        include_str!("../migrations/0011_docs_revs_unchecked_on_postgres.sql"),
     ),
 ];
 
@@ -75,7 +82,10 @@ async fn apply(store: &Store, conn: &mut sqlx::AnyConnection) -> Result<Vec<i64>
             let text = match store.engine() {
                 Engine::Postgres => sql
                     .replace("/*BINARY*/", "COLLATE \"C\"")
-                    .replace("/*BYTES*/BLOB", "BYTEA"),
+                    .replace("/*BYTES*/BLOB", "BYTEA")
+                    // What only PostgreSQL runs, a comment for SQLite.
+                    .replace("/*POSTGRES", "")
+                    .replace("POSTGRES*/", ""),
                 Engine::Sqlite => sql.to_string(),
             };
             sqlx::raw_sql(sqlx::AssertSqlSafe(text))

@@ -196,7 +196,8 @@ impl Store {
     /// The end of step 2. The `instances` row goes first: from then on no
     /// write of the instance can commit (its doctypes and credentials
     /// reference the row), and the cascade takes what such writes added
-    /// since the purge passed; the index tables, which reference nothing,
+    /// since the purge passed; the tables that reference nothing (the
+    /// index tables, and `docs` and `revs` on PostgreSQL: migration 0011)
     /// are cleared after. All that is bounded by the writes that were in
     /// flight when the removal began.
     async fn drop_removed_instance(&self, id: &InstanceId) -> Result<()> {
@@ -214,7 +215,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
-        for table in ["doc_indexes", "index_entries"] {
+        for table in ["docs", "revs", "doc_indexes", "index_entries"] {
             sqlx::query(sql!("DELETE FROM {table} WHERE instance_id = $1"))
                 .bind(id.as_str())
                 .execute(&mut *tx)

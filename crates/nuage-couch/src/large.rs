@@ -21,11 +21,15 @@
 //!   ([`nuage_docs::Share`]): a body of announced length waits for its
 //!   bytes before a byte is read; a chunked one is refused with a 503 if
 //!   the budget is spent while it arrives.
+//! - While it is read the body must keep up the share's minimum rate
+//!   ([`nuage_docs::MinBodyRate`]) after a grace, or is refused with a 408
+//!   and the turn freed at once.
 //! - Otherwise the body is read on the runtime (reading is mostly waiting
 //!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
 //!   — parsing, the document service, the answer — runs on a share thread.
 //!
-//! Must stay true: every handler that reads a body sits behind this layer.
+//! Must stay true: every handler that reads a body sits behind this layer;
+//! a turn is never held by a client that has stopped sending.
 
 use crate::gate::{Caller, CouchState};
 use crate::wire::CouchError;
@@ -36,9 +40,10 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
-use nuage_docs::SharePermit;
 use nuage_docs::share::SMALL_BODY_BYTES;
+use nuage_docs::{MinBodyRate, SharePermit};
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: Next) -> Response {
     let announced = req
@@ -85,10 +90,15 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
     if let Some(n) = announced {
         permit.reserve_body(n).await;
     }
-    let bytes = match read_bounded(body, announced, &mut permit).await {
+    let rate = share.min_body_rate();
+    let bytes = match read_bounded(body, announced, &mut permit, rate).await {
         Read::Whole(b) => b,
         Read::Over(rest) => return refuse_unread(rest, permit, wire_error(&too_large_error())),
         Read::NoRoom(rest) => return refuse_unread(rest, permit, busy()),
+        Read::TooSlow { rest, received } => {
+            drop(permit);
+            return refused_unread(too_slow(rate, received), rest);
+        }
         Read::Failed(e) => return closing(unreadable(&e)),
     };
     parts.extensions.insert(caller);
@@ -110,6 +120,12 @@ enum Read {
     /// A chunked body grew past what the server-wide body budget had free;
     /// what the client has not sent yet.
     NoRoom(Body),
+    /// The client fell below the minimum rate after `received` bytes; what
+    /// it has not sent yet.
+    TooSlow {
+        rest: Body,
+        received: u64,
+    },
     Failed(axum::Error),
 }
 
@@ -127,12 +143,32 @@ const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
 /// hands back the rest unread. A body of announced length is copied once
 /// into a buffer of that size; a chunked one is kept as its chunks arrive
-/// and joined at the end, so that one refused is never copied.
-async fn read_bounded(mut body: Body, announced: Option<u64>, permit: &mut SharePermit) -> Read {
+/// and joined at the end, so that one refused is never copied. The client
+/// must keep up `rate`.
+async fn read_bounded(
+    mut body: Body,
+    announced: Option<u64>,
+    permit: &mut SharePermit,
+    rate: MinBodyRate,
+) -> Read {
     let mut into = announced.map(|n| Vec::with_capacity(n as usize));
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0;
-    while let Some(frame) = body.frame().await {
+    let started = Instant::now();
+    loop {
+        let next = match rate.due(started, len as u64) {
+            Some(due) => match tokio::time::timeout_at(due, body.frame()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    return Read::TooSlow {
+                        rest: body,
+                        received: len as u64,
+                    };
+                }
+            },
+            None => body.frame().await,
+        };
+        let Some(frame) = next else { break };
         match frame {
             Ok(frame) => {
                 if let Ok(data) = frame.into_data() {
@@ -202,6 +238,21 @@ fn busy() -> Response {
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECS));
     r
+}
+
+/// A body that fell below the minimum rate. CouchDB answers a request
+/// that took too long with 408 `request_timeout` (chttpd).
+fn too_slow(rate: MinBodyRate, received: u64) -> Response {
+    wire_error(&CouchError::new(
+        408,
+        "request_timeout",
+        format!(
+            "the request body came too slowly ({received} bytes received): a body over {} KiB must arrive at {} KiB/s or more after its first {} s; send it again over a faster connection, or in smaller requests",
+            SMALL_BODY_BYTES / 1024,
+            rate.bytes_per_sec.div_ceil(1024),
+            rate.grace.as_secs()
+        ),
+    ))
 }
 
 /// Refused bodies that may be dropped at once without any instance's

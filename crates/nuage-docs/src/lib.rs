@@ -36,7 +36,7 @@ pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
 pub use render::Meta;
-pub use share::{Share, SharePanicked, SharePermit};
+pub use share::{MinBodyRate, Share, SharePanicked, SharePermit};
 pub use standalone::AttachmentContent;
 pub use write::{MAX_BULK_DOCS, WriteResult};
 
@@ -76,7 +76,14 @@ impl Docs {
     /// Large requests hold at most `bytes` of bodies at once, across every
     /// instance ([`share::DEFAULT_BODY_BUDGET`] by default).
     pub fn with_body_budget(mut self, bytes: u64) -> Docs {
-        self.share = Share::with_body_budget(bytes);
+        self.share = Share::new(bytes, self.share.min_body_rate());
+        self
+    }
+
+    /// A large body read in its instance's turn must keep up `rate`
+    /// ([`share::DEFAULT_MIN_BODY_RATE`] by default).
+    pub fn with_min_body_rate(mut self, rate: share::MinBodyRate) -> Docs {
+        self.share = Share::new(self.share.body_budget(), rate);
         self
     }
 

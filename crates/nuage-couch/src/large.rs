@@ -17,6 +17,9 @@
 //!   bodies server-wide is taken); one found over it while it is read, at
 //!   once. What the client still sends is dropped unread, within bounds,
 //!   and the connection closed.
+//! - Once the turn is granted the caller is resolved again: a credential
+//!   revoked (or narrowed) while the request waited counts as it is now,
+//!   and once more after the body is read, before the handler runs.
 //! - The body's bytes come out of the server-wide budget of body memory
 //!   ([`nuage_docs::Share`]): a body of announced length waits for its
 //!   bytes before a byte is read; a chunked one is refused with a 503 if
@@ -29,7 +32,8 @@
 //!   — parsing, the document service, the answer — runs on a share thread.
 //!
 //! Must stay true: every handler that reads a body sits behind this layer;
-//! a turn is never held by a client that has stopped sending.
+//! a turn is never held by a client that has stopped sending, nor for a
+//! caller whose credential no longer holds.
 
 use crate::gate::{Caller, CouchState};
 use crate::wire::CouchError;
@@ -87,6 +91,15 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         // Every place to drop it at once was taken: it waited its turn.
         return refuse_unread(body, permit, wire_error(&too_large_error()));
     }
+    // The credential may have been revoked while the request waited:
+    // answered as a fresh request with it would be, the turn given back.
+    if let Err(r) = state.gate.caller(&parts).await {
+        drop(permit);
+        if waits_for_continue {
+            return closing(refusal_response(&r));
+        }
+        return refused_unread(refusal_response(&r), body);
+    }
     if let Some(n) = announced {
         permit.reserve_body(n).await;
     }
@@ -100,6 +113,11 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
             return refused_unread(too_slow(rate, received), rest);
         }
         Read::Failed(e) => return closing(unreadable(&e)),
+    };
+    // Reading took time too: the caller as it is now runs the handler.
+    let caller = match state.gate.caller(&parts).await {
+        Ok(c) => c,
+        Err(r) => return refusal_response(&r),
     };
     parts.extensions.insert(caller);
     let req = Request::from_parts(parts, Body::from(bytes));

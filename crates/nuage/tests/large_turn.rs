@@ -1,7 +1,8 @@
 //! What a large request holds while its body arrives — its instance's one
 //! turn for large requests — it holds only while it deserves it: a client
-//! that trickles its body gives the turn back. Each scenario replays a
-//! hostile review's finding, on both engines.
+//! that trickles its body gives the turn back, and a credential revoked
+//! while its request waited for the turn writes nothing. Each scenario
+//! replays a hostile review's finding, on both engines.
 
 mod common;
 
@@ -50,8 +51,11 @@ async fn begin_body(
 /// A large body must keep up 1 KiB/s after 3 s here.
 const IMPATIENT: &str =
     "[connections]\nlarge_body_grace_secs = 3\nlarge_body_min_bytes_per_sec = 1024\n";
+/// No minimum rate: slow bodies hold on for as long as the deadline allows.
+const PATIENT: &str = "[connections]\nlarge_body_min_bytes_per_sec = 0\n";
 
 configured_scenarios!(impatient, IMPATIENT => a_client_trickling_a_large_body_gives_its_instances_turn_back);
+configured_scenarios!(patient, PATIENT => an_app_password_revoked_while_its_large_write_waits_writes_nothing);
 
 /// An app that may only read sends a `_find` of 200 KB a byte every
 /// 200 ms: it holds its instance's one turn for large requests, and the
@@ -114,4 +118,70 @@ async fn a_client_trickling_a_large_body_gives_its_instances_turn_back(server: S
     assert_eq!(written.as_array().unwrap().len(), 400);
     trickle.abort();
     server.assert_healthy().await;
+}
+
+/// Alice's old phone pushes a large batch while her laptop's upload holds
+/// the instance's turn; she revokes the phone's app password before the
+/// turn comes. When it does, the phone is refused as any request with a
+/// revoked password is, and nothing of its batch is written.
+async fn an_app_password_revoked_while_its_large_write_waits_writes_nothing(server: Server) {
+    let alice = server.onboard_owner().await;
+    let phone = server
+        .app_password(&server.domain, "old phone", &format!("{NOTES}:ALL"))
+        .await;
+    let laptop_token = server.cli_token(&format!("{NOTES}:ALL"), None).await;
+    let laptop = server.couch_with(&laptop_token);
+    let upload = begin_body(
+        &server,
+        &server.domain,
+        &laptop_token,
+        &format!("/data/{NOTES}/_bulk_docs"),
+        1024 * 1024,
+        b"{\"docs\":[",
+    )
+    .await;
+    server
+        .until_metric(
+            "nuage_large_request_instances",
+            1.0,
+            "the laptop's upload takes the turn",
+        )
+        .await;
+    let push = server
+        .http()
+        .post(server.url(&format!("/data/{NOTES}/_bulk_docs")))
+        .basic_auth("alice", Some(&phone))
+        .json(&big_batch("p"))
+        .send();
+    let push = tokio::spawn(async move {
+        let reply = push.await.expect("the push is answered");
+        (reply.status(), reply.text().await.unwrap_or_default())
+    });
+    server
+        .until_metric(
+            "nuage_large_requests_waiting",
+            1.0,
+            "the phone's push waits for the turn",
+        )
+        .await;
+    alice.revoke_the_only_app_password().await;
+    // The laptop gives up its upload: the turn is the phone's.
+    drop(upload);
+    let (status, text) = tokio::time::timeout(PROMPTLY, push)
+        .await
+        .expect("the phone's push is answered once the turn is free")
+        .unwrap();
+    let start: String = text.chars().take(300).collect();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{start}");
+    assert!(text.contains("\"error\":\"unauthorized\""), "{text}");
+    assert_eq!(laptop.info(NOTES).await["doc_count"], 0, "nothing written");
+    // As a fresh request with the password is refused.
+    let fresh = server
+        .http()
+        .get(server.url(&format!("/data/{NOTES}")))
+        .basic_auth("alice", Some(&phone))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), StatusCode::UNAUTHORIZED);
 }

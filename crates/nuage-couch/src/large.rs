@@ -21,9 +21,9 @@
 //!   revoked (or narrowed) while the request waited counts as it is now,
 //!   and once more after the body is read, before the handler runs.
 //! - The body's bytes come out of the server-wide budget of body memory
-//!   ([`nuage_docs::Share`]): a body of announced length waits for its
-//!   bytes before a byte is read; a chunked one is refused with a 503 if
-//!   the budget is spent while it arrives.
+//!   ([`nuage_docs::Share`]) as they arrive, a step ahead: the first step
+//!   is waited for before a byte is read, and a body that outgrows what
+//!   the budget has free is refused with a 503.
 //! - While it is read the body must keep up the share's minimum rate
 //!   ([`nuage_docs::MinBodyRate`]) after a grace, or is refused with a 408
 //!   and the turn freed at once.
@@ -100,9 +100,11 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         }
         return refused_unread(refusal_response(&r), body);
     }
-    if let Some(n) = announced {
-        permit.reserve_body(n).await;
-    }
+    // The first step of the body's memory, waited for in order while the
+    // permit holds none; the rest is reserved as the bytes arrive.
+    permit
+        .reserve_body(announced.map_or(RESERVE_STEP, |n| n.min(RESERVE_STEP)))
+        .await;
     let rate = share.min_body_rate();
     let bytes = match read_bounded(body, announced, &mut permit, rate).await {
         Read::Whole(b) => b,
@@ -135,8 +137,8 @@ enum Read {
     Whole(Bytes),
     /// Over [`DATA_BODY_LIMIT`]; what the client has not sent yet.
     Over(Body),
-    /// A chunked body grew past what the server-wide body budget had free;
-    /// what the client has not sent yet.
+    /// The body grew past what the server-wide body budget had free; what
+    /// the client has not sent yet.
     NoRoom(Body),
     /// The client fell below the minimum rate after `received` bytes; what
     /// it has not sent yet.
@@ -147,7 +149,8 @@ enum Read {
     Failed(axum::Error),
 }
 
-/// A chunked body reserves the body budget in steps of this many bytes.
+/// A body reserves the body budget in steps of this many bytes, ahead of
+/// what it has sent.
 const RESERVE_STEP: u64 = 1024 * 1024;
 
 /// The first bytes of a body are read as fast as they come; past them, at
@@ -160,9 +163,12 @@ const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
 /// hands back the rest unread. A body of announced length is copied once
-/// into a buffer of that size; a chunked one is kept as its chunks arrive
-/// and joined at the end, so that one refused is never copied. The client
-/// must keep up `rate`.
+/// into a buffer of that size (address space, not memory, until its bytes
+/// come); a chunked one is kept as its chunks arrive and joined at the end,
+/// so that one refused is never copied. The budget is reserved a step
+/// ahead of the bytes received (no further than the announced length: one
+/// that sends more than it announced fails in hyper), and the client must
+/// keep up `rate`.
 async fn read_bounded(
     mut body: Body,
     announced: Option<u64>,
@@ -195,12 +201,8 @@ async fn read_bounded(
                         return Read::Over(body);
                     }
                     let n = data.len();
-                    // A body of announced length reserved its bytes before
-                    // it was read (one that sends more than it announced
-                    // fails in hyper).
-                    if into.is_none()
-                        && !permit.try_reserve_body((len as u64).next_multiple_of(RESERVE_STEP))
-                    {
+                    let ahead = (len as u64).next_multiple_of(RESERVE_STEP);
+                    if !permit.try_reserve_body(announced.map_or(ahead, |a| ahead.min(a))) {
                         return Read::NoRoom(body);
                     }
                     match &mut into {
@@ -250,7 +252,7 @@ fn busy() -> Response {
         503,
         "service_unavailable",
         format!(
-            "the server is holding as many large request bodies as it may; send this one again in {BUSY_RETRY_SECS} s, or with a Content-Length so that it can wait its turn"
+            "the server is holding as many large request bodies as it may; send this one again in {BUSY_RETRY_SECS} s"
         ),
     ));
     r.headers_mut()

@@ -24,12 +24,15 @@
 //!
 //! - **within a server-wide budget of body bytes**: one large body per
 //!   instance is bounded, but a thousand instances each sending one are
-//!   not. A body of announced length reserves its bytes
-//!   ([`SharePermit::reserve_body`], waiting its turn in order if the
-//!   budget is spent); a chunked one reserves as it arrives and is refused
-//!   if the budget is spent ([`SharePermit::try_reserve_body`]: waiting
-//!   there, two half-read bodies could wait on each other for ever). The
-//!   bytes are released with the permit, once the answer is made.
+//!   not. A body reserves the budget as its bytes arrive, a step ahead of
+//!   them, and is refused if the budget is spent
+//!   ([`SharePermit::try_reserve_body`]: waiting there, two half-read
+//!   bodies could wait on each other for ever). Only its first step is
+//!   waited for, in order, before a byte is read
+//!   ([`SharePermit::reserve_body`]), while it holds nothing. What a body
+//!   holds follows what it sent: announcing 64 MiB and sending nothing
+//!   holds one step, not 64 MiB. The bytes are released with the permit,
+//!   once the answer is made.
 //! - **kept only by a client that keeps sending**: a body read in the
 //!   turn must keep up [`MinBodyRate`] after a grace period, or be refused
 //!   and give the turn back at once; otherwise a client trickling a body
@@ -344,9 +347,11 @@ fn units(bytes: u64) -> u32 {
 }
 
 impl SharePermit {
-    /// Reserves `bytes` of the server-wide body budget for a body of that
-    /// announced length, waiting (in order) until they are free. A body
-    /// larger than the whole budget reserves the whole budget.
+    /// Reserves `bytes` of the server-wide body budget, waiting (in order)
+    /// until they are free: for a body's first step, before any of it is
+    /// read, while the permit holds none of the budget (a permit that holds
+    /// some must not wait for more: see the module documentation). More
+    /// than the whole budget reserves the whole budget.
     pub async fn reserve_body(&mut self, bytes: u64) {
         let inner = &self.share.inner;
         let want = self.units_beyond(units(bytes).min(inner.body_units));

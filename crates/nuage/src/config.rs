@@ -240,7 +240,7 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "connections.large_bodies_memory_bytes",
-        "Memory that bodies over 64 KiB (big batches and documents) may hold at once, all instances together; more wait their turn, or get a 503 if sent without a length.",
+        "Memory that bodies over 64 KiB (big batches and documents) may hold at once, all instances together; a body holds what it has sent (and a MiB ahead), and gets a 503 if the memory is spent.",
         None,
     ),
     (

@@ -1,12 +1,14 @@
 //! What a large request holds while its body arrives — its instance's one
-//! turn for large requests — it holds only while it deserves it: a client
-//! that trickles its body gives the turn back, and a credential revoked
-//! while its request waited for the turn writes nothing. Each scenario
-//! replays a hostile review's finding, on both engines.
+//! turn for large requests, and bytes of the server's body memory — it
+//! holds only while it deserves them: a client that trickles its body
+//! gives the turn back, bodies hold the memory of what they sent (not of
+//! what they announced), and a credential revoked while its request waited
+//! for the turn writes nothing. Each scenario replays a hostile review's
+//! finding, on both engines.
 
 mod common;
 
-use common::{Server, read_answer};
+use common::{OTHER_HOST, Server, read_answer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -18,6 +20,9 @@ const NOTES: &str = "io.example.notes";
 /// Generous bound on a wait that ends promptly once the server frees what
 /// a slow body held (and only after minutes if it does not).
 const PROMPTLY: Duration = Duration::from_secs(20);
+
+/// A third instance, created by the scenario that needs it.
+const THIRD_HOST: &str = "c.localhost";
 
 /// 400 documents of ~300 bytes: a body well over the 64 KiB handled
 /// inline, under the 1 MiB a body reserves ahead of what it sent.
@@ -55,6 +60,7 @@ const IMPATIENT: &str =
 const PATIENT: &str = "[connections]\nlarge_body_min_bytes_per_sec = 0\n";
 
 configured_scenarios!(impatient, IMPATIENT => a_client_trickling_a_large_body_gives_its_instances_turn_back);
+configured_scenarios!(patient_in_4_mib, PATIENT_IN_4_MIB => slow_bodies_hold_the_memory_of_what_they_sent_not_of_what_they_announced);
 configured_scenarios!(patient, PATIENT => an_app_password_revoked_while_its_large_write_waits_writes_nothing);
 
 /// An app that may only read sends a `_find` of 200 KB a byte every
@@ -120,6 +126,66 @@ async fn a_client_trickling_a_large_body_gives_its_instances_turn_back(server: S
     server.assert_healthy().await;
 }
 
+const MIB: usize = 1024 * 1024;
+
+/// No minimum rate, and 4 MiB of body memory.
+const PATIENT_IN_4_MIB: &str =
+    "[connections]\nlarge_body_min_bytes_per_sec = 0\nlarge_bodies_memory_bytes = 4194304\n";
+
+/// Two instances each announce a body of 2 MiB and send only its first
+/// 64 KiB (as four instances announcing 64 MiB would against the default
+/// 256 MiB): together they announced the whole budget of body memory, but
+/// hold only a step ahead of what they sent, and a third instance's large
+/// batch is served meanwhile.
+async fn slow_bodies_hold_the_memory_of_what_they_sent_not_of_what_they_announced(server: Server) {
+    server.add_instance(OTHER_HOST).await;
+    server.add_instance(THIRD_HOST).await;
+    let scope = format!("{NOTES}:ALL");
+    let other = format!("{OTHER_HOST}:{}", server.addr.port());
+    let mut slow = Vec::new();
+    for (domain, host) in [
+        (&server.domain, &server.domain),
+        (&OTHER_HOST.into(), &other),
+    ] {
+        let token = server.cli_token_on(domain, &scope, None).await;
+        let mut start = b"{\"docs\":[{\"text\":\"".to_vec();
+        start.resize(64 * 1024, b'x');
+        let path = format!("/data/{NOTES}/_bulk_docs");
+        slow.push(begin_body(&server, host, &token, &path, 2 * MIB, &start).await);
+    }
+    server
+        .until_metric(
+            "nuage_large_request_instances",
+            2.0,
+            "both slow bodies take their instances' turns",
+        )
+        .await;
+    server
+        .until_metric(
+            "nuage_large_body_bytes_reserved",
+            (2 * MIB) as f64,
+            "both slow bodies hold body memory",
+        )
+        .await;
+    let third = server.cli_token_on(THIRD_HOST, &scope, None).await;
+    let third = server.couch_on(THIRD_HOST, &third);
+    let written = tokio::time::timeout(
+        PROMPTLY,
+        third.post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch("c")),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the third instance's batch waits for body memory"))
+    .json_ok(StatusCode::CREATED);
+    assert_eq!(written.as_array().unwrap().len(), 400);
+    // Each slow body holds a MiB: what it sent, and the rest of the step.
+    assert_eq!(
+        server.metric("nuage_large_body_bytes_reserved").await,
+        (2 * MIB) as f64
+    );
+    drop(slow);
+    server.assert_healthy().await;
+}
+
 /// Alice's old phone pushes a large batch while her laptop's upload holds
 /// the instance's turn; she revokes the phone's app password before the
 /// turn comes. When it does, the phone is refused as any request with a
@@ -136,7 +202,7 @@ async fn an_app_password_revoked_while_its_large_write_waits_writes_nothing(serv
         &server.domain,
         &laptop_token,
         &format!("/data/{NOTES}/_bulk_docs"),
-        1024 * 1024,
+        MIB,
         b"{\"docs\":[",
     )
     .await;

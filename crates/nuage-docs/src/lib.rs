@@ -29,7 +29,7 @@ mod write;
 pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MAX_ALL_DOCS_KEYS};
 pub use blob_gc::{BLOB_GRACE, BlobCollector, CollectError, Collected};
 pub use bulk::{BulkGetAnswer, BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
-pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
+pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, MAX_CHANGES_LEFT_OUT, Page, Style};
 pub use error::{Batch, DocError, DocResult};
 pub use find::MAX_FIND_EXAMINED;
 pub use get::{GetAnswer, GetOptions, OpenRevs};

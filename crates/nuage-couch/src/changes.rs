@@ -5,6 +5,12 @@
 //!
 //! Live feeds subscribe to document events *before* reading, so a change
 //! committed between the read and the wait is never missed.
+//!
+//! A feed whose rows may be left out (a limited caller, a filter) leaves
+//! out at most [`MAX_CHANGES_LEFT_OUT`] changes per answer: a normal or
+//! longpoll feed then answers what it found, `last_seq` at the last change
+//! examined; a continuous one sends what it found and goes on after
+//! yielding.
 
 use super::query::Params;
 use super::{DataBody, Scope, couch_error, couch_response, json_body};
@@ -14,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use nuage_core::{Access, InstanceId};
 use nuage_docs::DocError;
-use nuage_docs::{ChangesQuery, Docs, Feed, Filter, Style};
+use nuage_docs::{ChangesQuery, Docs, Feed, Filter, MAX_CHANGES_LEFT_OUT, Style};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -318,6 +324,11 @@ impl Producer {
         // of changes is re-checked as often as an idle one.
         let mut checked = Instant::now();
         let mut revoked = false;
+        // Changes left out in this answer (this step, for a streaming
+        // feed), and whether that bound ended the answer.
+        let mut left_out = 0;
+        let mut bounded = false;
+        let unfiltered = matches!(self.q.filter, Filter::None) && db.reads_everything();
         'feed: loop {
             // Drain what is there now. `since` ends as the sequence of the
             // last row sent when the limit cuts a page (the client resumes
@@ -330,15 +341,30 @@ impl Producer {
                     revoked = true;
                     break 'feed;
                 }
+                if left_out >= MAX_CHANGES_LEFT_OUT {
+                    if !streaming {
+                        bounded = true;
+                        break;
+                    }
+                    // The next step, once what was found is out and the
+                    // runtime has served others.
+                    self.flush().await?;
+                    tokio::task::yield_now().await;
+                    if *self.stopping.borrow() {
+                        break 'feed;
+                    }
+                    left_out = 0;
+                }
                 // Read no more than the limit still allows, unless a filter
-                // may drop rows (then a full page keeps round trips few).
-                let unfiltered = matches!(self.q.filter, Filter::None) && db.reads_everything();
+                // may drop rows (then a full page keeps round trips few, as
+                // far as the bound on changes left out allows).
                 let size = if unfiltered {
                     PAGE.min(usize::try_from(remaining).unwrap_or(PAGE))
                 } else {
-                    PAGE
+                    PAGE.min(MAX_CHANGES_LEFT_OUT - left_out)
                 };
                 let page = db.changes_page(&self.q, since, size).await?;
+                left_out += page.left_out;
                 let mut cut = false;
                 for (row, seq) in page.rows.into_iter().zip(page.seqs) {
                     if remaining == 0 {
@@ -366,6 +392,7 @@ impl Producer {
                 }
             }
             let done = !live
+                || bounded
                 || remaining == 0
                 || (self.q.feed == Feed::Longpoll && sent_any)
                 || self.q.descending;

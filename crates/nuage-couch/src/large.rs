@@ -17,15 +17,23 @@
 //!   bodies server-wide is taken); one found over it while it is read, at
 //!   once. What the client still sends is dropped unread, within bounds,
 //!   and the connection closed.
+//! - Once the turn is granted the caller is resolved again: a credential
+//!   revoked (or narrowed) while the request waited counts as it is now,
+//!   and once more after the body is read, before the handler runs.
 //! - The body's bytes come out of the server-wide budget of body memory
-//!   ([`nuage_docs::Share`]): a body of announced length waits for its
-//!   bytes before a byte is read; a chunked one is refused with a 503 if
-//!   the budget is spent while it arrives.
+//!   ([`nuage_docs::Share`]) as they arrive, a step ahead: the first step
+//!   is waited for before a byte is read, and a body that outgrows what
+//!   the budget has free is refused with a 503.
+//! - While it is read the body must keep up the share's minimum rate
+//!   ([`nuage_docs::MinBodyRate`]) after a grace, or is refused with a 408
+//!   and the turn freed at once.
 //! - Otherwise the body is read on the runtime (reading is mostly waiting
 //!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
 //!   — parsing, the document service, the answer — runs on a share thread.
 //!
-//! Must stay true: every handler that reads a body sits behind this layer.
+//! Must stay true: every handler that reads a body sits behind this layer;
+//! a turn is never held by a client that has stopped sending, nor for a
+//! caller whose credential no longer holds.
 
 use crate::gate::{Caller, CouchState};
 use crate::wire::CouchError;
@@ -36,9 +44,10 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use http_body_util::BodyExt;
-use nuage_docs::SharePermit;
 use nuage_docs::share::SMALL_BODY_BYTES;
+use nuage_docs::{MinBodyRate, SharePermit};
 use std::time::Duration;
+use tokio::time::Instant;
 
 pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: Next) -> Response {
     let announced = req
@@ -82,14 +91,35 @@ pub(crate) async fn layer(State(state): State<CouchState>, req: Request, next: N
         // Every place to drop it at once was taken: it waited its turn.
         return refuse_unread(body, permit, wire_error(&too_large_error()));
     }
-    if let Some(n) = announced {
-        permit.reserve_body(n).await;
+    // The credential may have been revoked while the request waited:
+    // answered as a fresh request with it would be, the turn given back.
+    if let Err(r) = state.gate.caller(&parts).await {
+        drop(permit);
+        if waits_for_continue {
+            return closing(refusal_response(&r));
+        }
+        return refused_unread(refusal_response(&r), body);
     }
-    let bytes = match read_bounded(body, announced, &mut permit).await {
+    // The first step of the body's memory, waited for in order while the
+    // permit holds none; the rest is reserved as the bytes arrive.
+    permit
+        .reserve_body(announced.map_or(RESERVE_STEP, |n| n.min(RESERVE_STEP)))
+        .await;
+    let rate = share.min_body_rate();
+    let bytes = match read_bounded(body, announced, &mut permit, rate).await {
         Read::Whole(b) => b,
         Read::Over(rest) => return refuse_unread(rest, permit, wire_error(&too_large_error())),
         Read::NoRoom(rest) => return refuse_unread(rest, permit, busy()),
+        Read::TooSlow { rest, received } => {
+            drop(permit);
+            return refused_unread(too_slow(rate, received), rest);
+        }
         Read::Failed(e) => return closing(unreadable(&e)),
+    };
+    // Reading took time too: the caller as it is now runs the handler.
+    let caller = match state.gate.caller(&parts).await {
+        Ok(c) => c,
+        Err(r) => return refusal_response(&r),
     };
     parts.extensions.insert(caller);
     let req = Request::from_parts(parts, Body::from(bytes));
@@ -107,13 +137,20 @@ enum Read {
     Whole(Bytes),
     /// Over [`DATA_BODY_LIMIT`]; what the client has not sent yet.
     Over(Body),
-    /// A chunked body grew past what the server-wide body budget had free;
-    /// what the client has not sent yet.
+    /// The body grew past what the server-wide body budget had free; what
+    /// the client has not sent yet.
     NoRoom(Body),
+    /// The client fell below the minimum rate after `received` bytes; what
+    /// it has not sent yet.
+    TooSlow {
+        rest: Body,
+        received: u64,
+    },
     Failed(axum::Error),
 }
 
-/// A chunked body reserves the body budget in steps of this many bytes.
+/// A body reserves the body budget in steps of this many bytes, ahead of
+/// what it has sent.
 const RESERVE_STEP: u64 = 1024 * 1024;
 
 /// The first bytes of a body are read as fast as they come; past them, at
@@ -126,13 +163,36 @@ const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
 
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
 /// hands back the rest unread. A body of announced length is copied once
-/// into a buffer of that size; a chunked one is kept as its chunks arrive
-/// and joined at the end, so that one refused is never copied.
-async fn read_bounded(mut body: Body, announced: Option<u64>, permit: &mut SharePermit) -> Read {
+/// into a buffer of that size (address space, not memory, until its bytes
+/// come); a chunked one is kept as its chunks arrive and joined at the end,
+/// so that one refused is never copied. The budget is reserved a step
+/// ahead of the bytes received (no further than the announced length: one
+/// that sends more than it announced fails in hyper), and the client must
+/// keep up `rate`.
+async fn read_bounded(
+    mut body: Body,
+    announced: Option<u64>,
+    permit: &mut SharePermit,
+    rate: MinBodyRate,
+) -> Read {
     let mut into = announced.map(|n| Vec::with_capacity(n as usize));
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0;
-    while let Some(frame) = body.frame().await {
+    let started = Instant::now();
+    loop {
+        let next = match rate.due(started, len as u64) {
+            Some(due) => match tokio::time::timeout_at(due, body.frame()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    return Read::TooSlow {
+                        rest: body,
+                        received: len as u64,
+                    };
+                }
+            },
+            None => body.frame().await,
+        };
+        let Some(frame) = next else { break };
         match frame {
             Ok(frame) => {
                 if let Ok(data) = frame.into_data() {
@@ -141,12 +201,8 @@ async fn read_bounded(mut body: Body, announced: Option<u64>, permit: &mut Share
                         return Read::Over(body);
                     }
                     let n = data.len();
-                    // A body of announced length reserved its bytes before
-                    // it was read (one that sends more than it announced
-                    // fails in hyper).
-                    if into.is_none()
-                        && !permit.try_reserve_body((len as u64).next_multiple_of(RESERVE_STEP))
-                    {
+                    let ahead = (len as u64).next_multiple_of(RESERVE_STEP);
+                    if !permit.try_reserve_body(announced.map_or(ahead, |a| ahead.min(a))) {
                         return Read::NoRoom(body);
                     }
                     match &mut into {
@@ -196,12 +252,27 @@ fn busy() -> Response {
         503,
         "service_unavailable",
         format!(
-            "the server is holding as many large request bodies as it may; send this one again in {BUSY_RETRY_SECS} s, or with a Content-Length so that it can wait its turn"
+            "the server is holding as many large request bodies as it may; send this one again in {BUSY_RETRY_SECS} s"
         ),
     ));
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECS));
     r
+}
+
+/// A body that fell below the minimum rate. CouchDB answers a request
+/// that took too long with 408 `request_timeout` (chttpd).
+fn too_slow(rate: MinBodyRate, received: u64) -> Response {
+    wire_error(&CouchError::new(
+        408,
+        "request_timeout",
+        format!(
+            "the request body came too slowly ({received} bytes received): a body over {} KiB must arrive at {} KiB/s or more after its first {} s; send it again over a faster connection, or in smaller requests",
+            SMALL_BODY_BYTES / 1024,
+            rate.bytes_per_sec.div_ceil(1024),
+            rate.grace.as_secs()
+        ),
+    ))
 }
 
 /// Refused bodies that may be dropped at once without any instance's

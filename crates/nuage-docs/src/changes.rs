@@ -3,6 +3,16 @@
 //! normal, longpoll, continuous or eventsource shapes, and waits on events
 //! for the live ones; reading page by page keeps memory constant however
 //! long the feed.
+//!
+//! Work is bounded by what the client reads, except for the changes a
+//! page examines and leaves out (the caller's permission does not cover
+//! them, or the request's filter drops them): a selector that matches
+//! nothing would otherwise make one request read the whole doctype. So an
+//! answer leaves out at most [`MAX_CHANGES_LEFT_OUT`] changes; the HTTP
+//! layer then answers what it found, with `last_seq` at the last change
+//! examined, from where the client goes on (as CouchDB clients do after a
+//! longpoll's timeout), and a continuous feed goes on in steps of that
+//! size, yielding between.
 
 use crate::Db;
 use crate::error::DocResult;
@@ -25,6 +35,11 @@ pub enum Style {
     MainOnly,
     AllDocs,
 }
+
+/// Changes one answer may examine and leave out (see the module
+/// documentation); a page asked for [`Page::left_out`] stays within what is
+/// left of it by reading no more changes than that.
+pub const MAX_CHANGES_LEFT_OUT: usize = 10_000;
 
 /// A predicate over a document's winning body (a Mango selector).
 pub type DocPredicate = Arc<dyn Fn(&Value) -> bool + Send + Sync>;
@@ -76,6 +91,9 @@ pub struct Page {
     pub last_seq: i64,
     /// True when the feed had fewer changes than asked for.
     pub exhausted: bool,
+    /// Changes examined and not kept in `rows` (not the caller's to see,
+    /// or not the filter's).
+    pub left_out: usize,
 }
 
 impl Db<'_> {
@@ -107,6 +125,7 @@ impl Db<'_> {
             )
             .await?;
         let exhausted = raw.len() < max;
+        let examined = raw.len();
         let last_seq = raw.last().map_or(since, |c| c.seq);
         let need_trees = q.style == Style::AllDocs || (q.include_docs && q.meta.needs_tree());
         let trees = if need_trees {
@@ -180,6 +199,7 @@ impl Db<'_> {
             rows.push(row);
         }
         Ok(Page {
+            left_out: examined - rows.len(),
             rows,
             seqs: rows_seq,
             last_seq,

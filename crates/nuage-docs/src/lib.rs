@@ -30,14 +30,14 @@ mod write;
 pub use all_docs::{ALL_DOCS_PAGE, AllDocsCursor, AllDocsHead, AllDocsRequest, MAX_ALL_DOCS_KEYS};
 pub use blob_gc::{BLOB_GRACE, BlobCollector, CollectError, Collected};
 pub use bulk::{BulkGetAnswer, BulkGetItem, MAX_BULK_GET, MAX_REVS_DIFF};
-pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, Page, Style};
+pub use changes::{ChangesQuery, DocPredicate, Feed, Filter, MAX_CHANGES_LEFT_OUT, Page, Style};
 pub use error::{Batch, DocError, DocResult};
 pub use find::MAX_FIND_EXAMINED;
 pub use get::{GetAnswer, GetOptions, OpenRevs};
 pub use nuage_store::AllDocsQuery;
 pub use removal::{PURGE_CHUNK_ROWS, Removal, RemovalError, RemovalProgress, Remover};
 pub use render::Meta;
-pub use share::{Share, SharePanicked, SharePermit};
+pub use share::{MinBodyRate, Share, SharePanicked, SharePermit};
 pub use standalone::AttachmentContent;
 pub use write::{MAX_BULK_DOCS, WriteResult};
 
@@ -77,7 +77,14 @@ impl Docs {
     /// Large requests hold at most `bytes` of bodies at once, across every
     /// instance ([`share::DEFAULT_BODY_BUDGET`] by default).
     pub fn with_body_budget(mut self, bytes: u64) -> Docs {
-        self.share = Share::with_body_budget(bytes);
+        self.share = Share::new(bytes, self.share.min_body_rate());
+        self
+    }
+
+    /// A large body read in its instance's turn must keep up `rate`
+    /// ([`share::DEFAULT_MIN_BODY_RATE`] by default).
+    pub fn with_min_body_rate(mut self, rate: share::MinBodyRate) -> Docs {
+        self.share = Share::new(self.share.body_budget(), rate);
         self
     }
 

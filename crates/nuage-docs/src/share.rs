@@ -24,12 +24,20 @@
 //!
 //! - **within a server-wide budget of body bytes**: one large body per
 //!   instance is bounded, but a thousand instances each sending one are
-//!   not. A body of announced length reserves its bytes
-//!   ([`SharePermit::reserve_body`], waiting its turn in order if the
-//!   budget is spent); a chunked one reserves as it arrives and is refused
-//!   if the budget is spent ([`SharePermit::try_reserve_body`]: waiting
-//!   there, two half-read bodies could wait on each other for ever). The
-//!   bytes are released with the permit, once the answer is made.
+//!   not. A body reserves the budget as its bytes arrive, a step ahead of
+//!   them, and is refused if the budget is spent
+//!   ([`SharePermit::try_reserve_body`]: waiting there, two half-read
+//!   bodies could wait on each other for ever). Only its first step is
+//!   waited for, in order, before a byte is read
+//!   ([`SharePermit::reserve_body`]), while it holds nothing. What a body
+//!   holds follows what it sent: announcing 64 MiB and sending nothing
+//!   holds one step, not 64 MiB. The bytes are released with the permit,
+//!   once the answer is made.
+//! - **kept only by a client that keeps sending**: a body read in the
+//!   turn must keep up [`MinBodyRate`] after a grace period, or be refused
+//!   and give the turn back at once; otherwise a client trickling a body
+//!   would hold its instance's one turn (and every other large request of
+//!   the instance behind it) until the body deadline.
 //!
 //! Cost per tenant: an instance with a large request in flight or waiting
 //! has one entry in a map, removed when its last permit is released;
@@ -41,8 +49,11 @@ use nuage_core::InstanceId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::time::Instant;
 
 /// Bodies up to this size are handled inline, on the runtime: parsing
 /// them costs less than handing them over.
@@ -67,6 +78,38 @@ pub const DEFAULT_BODY_BUDGET: u64 = 256 * 1024 * 1024;
 /// are counted in `u32`).
 const BUDGET_UNIT: u64 = 1024;
 
+/// The least a client sending a large body must keep up while its body is
+/// read in its instance's turn (as Apache's `mod_reqtimeout` `MinRate`):
+/// after `grace`, every byte received gives the client `1 / bytes_per_sec`
+/// more seconds, so the body must have arrived at an average of at least
+/// `bytes_per_sec` since the grace ended. `bytes_per_sec == 0`: no minimum
+/// (the body deadline alone bounds the read).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinBodyRate {
+    pub bytes_per_sec: u64,
+    pub grace: Duration,
+}
+
+/// 16 KiB/s (128 kbit/s, less than a poor mobile uplink) after 10 s: a
+/// 1 MiB batch may take a minute, a trickle is cut within seconds.
+pub const DEFAULT_MIN_BODY_RATE: MinBodyRate = MinBodyRate {
+    bytes_per_sec: 16 * 1024,
+    grace: Duration::from_secs(10),
+};
+
+impl MinBodyRate {
+    /// When a body whose reading began at `started` and has brought
+    /// `received` bytes so far is too slow if no more has come; `None`:
+    /// never.
+    pub fn due(&self, started: Instant, received: u64) -> Option<Instant> {
+        if self.bytes_per_sec == 0 {
+            return None;
+        }
+        let earned = Duration::from_secs_f64(received as f64 / self.bytes_per_sec as f64);
+        Some(started + self.grace + earned)
+    }
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// See the module documentation. Cheap to clone; clones share the permits
@@ -82,11 +125,14 @@ struct Inner {
     /// The server-wide budget of body bytes, in [`BUDGET_UNIT`]s.
     bodies: Arc<Semaphore>,
     body_units: u32,
+    min_rate: MinBodyRate,
+    /// Large requests waiting for their instance's turn, server-wide.
+    waiting: AtomicUsize,
 }
 
 impl Default for Share {
     fn default() -> Share {
-        Share::with_body_budget(DEFAULT_BODY_BUDGET)
+        Share::new(DEFAULT_BODY_BUDGET, DEFAULT_MIN_BODY_RATE)
     }
 }
 
@@ -108,6 +154,12 @@ impl Share {
     /// A share whose large requests hold at most `bytes` of bodies at once
     /// (rounded up to a KiB, at least one).
     pub fn with_body_budget(bytes: u64) -> Share {
+        Share::new(bytes, DEFAULT_MIN_BODY_RATE)
+    }
+
+    /// A share with a budget of `bytes` of bodies, whose bodies must keep
+    /// up `min_rate` while they are read in their instance's turn.
+    pub fn new(bytes: u64, min_rate: MinBodyRate) -> Share {
         let units = units(bytes).max(1);
         Share {
             inner: Arc::new(Inner {
@@ -115,8 +167,20 @@ impl Share {
                 pool: OnceLock::new(),
                 bodies: Arc::new(Semaphore::new(units as usize)),
                 body_units: units,
+                min_rate,
+                waiting: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// The whole budget of body bytes.
+    pub fn body_budget(&self) -> u64 {
+        u64::from(self.inner.body_units) * BUDGET_UNIT
+    }
+
+    /// The rate a body read in its instance's turn must keep up.
+    pub fn min_body_rate(&self) -> MinBodyRate {
+        self.inner.min_rate
     }
 
     /// Bytes of the body budget not reserved now (for tests and metrics).
@@ -144,10 +208,15 @@ impl Share {
             report_busy(map.len());
             sem
         };
-        let permit = sem
-            .acquire_owned()
-            .await
-            .expect("a share semaphore is never closed");
+        let permit = match sem.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                let _waiting = Waiting::new(&self.inner.waiting);
+                sem.acquire_owned()
+                    .await
+                    .expect("a share semaphore is never closed")
+            }
+        };
         SharePermit {
             share: self.clone(),
             instance: instance.clone(),
@@ -181,6 +250,12 @@ impl Share {
             .send(job)
             .expect("share threads live as long as the share");
         rx.await.map_err(|_| SharePanicked)
+    }
+
+    /// Large requests waiting for their instance's turn now, server-wide
+    /// (for tests and metrics).
+    pub fn waiting_requests(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
     }
 
     /// Instances with a large request in flight or waiting (for tests and
@@ -247,15 +322,36 @@ fn report_busy(instances: usize) {
     metrics::gauge!("nuage_large_request_instances").set(instances as f64);
 }
 
+/// One request counted in the gauge `nuage_large_requests_waiting` while
+/// it waits for its instance's turn (also if the wait is abandoned).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Waiting<'a> {
+        let now = count.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!("nuage_large_requests_waiting").set(now as f64);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let now = self.0.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("nuage_large_requests_waiting").set(now as f64);
+    }
+}
+
 /// Budget units covering `bytes`.
 fn units(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX)
 }
 
 impl SharePermit {
-    /// Reserves `bytes` of the server-wide body budget for a body of that
-    /// announced length, waiting (in order) until they are free. A body
-    /// larger than the whole budget reserves the whole budget.
+    /// Reserves `bytes` of the server-wide body budget, waiting (in order)
+    /// until they are free: for a body's first step, before any of it is
+    /// read, while the permit holds none of the budget (a permit that holds
+    /// some must not wait for more: see the module documentation). More
+    /// than the whole budget reserves the whole budget.
     pub async fn reserve_body(&mut self, bytes: u64) {
         let inner = &self.share.inner;
         let want = self.units_beyond(units(bytes).min(inner.body_units));
@@ -433,6 +529,40 @@ mod tests {
         assert_eq!(share.body_budget_free(), 0);
         drop(d);
         assert_eq!(share.body_budget_free(), 3 * 1024 * 1024);
+    }
+
+    #[tokio::test]
+    async fn requests_waiting_for_their_turn_are_counted_while_they_wait() {
+        let share = Share::default();
+        let a = inst("a");
+        let first = share.permit(&a).await;
+        assert_eq!(share.waiting_requests(), 0, "the first never waited");
+        let second = share.permit(&a);
+        tokio::pin!(second);
+        assert!(waits(&mut second).await);
+        assert_eq!(share.waiting_requests(), 1);
+        // A wait given up (the client went away) is no longer counted.
+        assert!(waits(share.permit(&a)).await);
+        assert_eq!(share.waiting_requests(), 1);
+        drop(first);
+        let _second = second.await;
+        assert_eq!(share.waiting_requests(), 0);
+    }
+
+    #[test]
+    fn a_body_earns_time_with_every_byte_once_its_grace_is_over() {
+        let rate = MinBodyRate {
+            bytes_per_sec: 1024,
+            grace: Duration::from_secs(10),
+        };
+        let t0 = Instant::now();
+        assert_eq!(rate.due(t0, 0), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(rate.due(t0, 3072), Some(t0 + Duration::from_secs(13)));
+        let none = MinBodyRate {
+            bytes_per_sec: 0,
+            ..rate
+        };
+        assert_eq!(none.due(t0, 3072), None, "0: no minimum");
     }
 
     /// This thread's nice value, from `/proc/thread-self/stat` (field 19).

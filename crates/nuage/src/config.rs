@@ -29,6 +29,10 @@ pub struct ConnectionsConfig {
     pub body_deadline_secs: u64,
     /// Bytes of large request bodies held at once, across instances.
     pub large_bodies_memory_bytes: u64,
+    /// The least a large body must keep up once its grace is over; 0: no
+    /// minimum.
+    pub large_body_min_bytes_per_sec: u64,
+    pub large_body_grace_secs: u64,
     /// 0: from the process's file limit.
     pub max: usize,
     /// 0: an eighth of `max` (no limit with `trust_forwarded_for`).
@@ -42,6 +46,8 @@ impl Default for ConnectionsConfig {
             header_timeout_secs: d.header_timeout.as_secs(),
             body_deadline_secs: d.body_deadline.as_secs(),
             large_bodies_memory_bytes: nuage_docs::share::DEFAULT_BODY_BUDGET,
+            large_body_min_bytes_per_sec: nuage_docs::share::DEFAULT_MIN_BODY_RATE.bytes_per_sec,
+            large_body_grace_secs: nuage_docs::share::DEFAULT_MIN_BODY_RATE.grace.as_secs(),
             max: 0,
             max_per_address: 0,
         }
@@ -49,6 +55,14 @@ impl Default for ConnectionsConfig {
 }
 
 impl ConnectionsConfig {
+    /// The rate a large body must keep up while its instance waits on it.
+    pub fn min_body_rate(&self) -> nuage_docs::MinBodyRate {
+        nuage_docs::MinBodyRate {
+            bytes_per_sec: self.large_body_min_bytes_per_sec,
+            grace: std::time::Duration::from_secs(self.large_body_grace_secs),
+        }
+    }
+
     pub fn to_limits(&self) -> nuage_web::listen::Limits {
         use std::time::Duration;
         nuage_web::listen::Limits {
@@ -226,7 +240,17 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "connections.large_bodies_memory_bytes",
-        "Memory that bodies over 64 KiB (big batches and documents) may hold at once, all instances together; more wait their turn, or get a 503 if sent without a length.",
+        "Memory that bodies over 64 KiB (big batches and documents) may hold at once, all instances together; a body holds what it has sent (and a MiB ahead), and gets a 503 if the memory is spent.",
+        None,
+    ),
+    (
+        "connections.large_body_min_bytes_per_sec",
+        "A body over 64 KiB holds its instance's one turn for large requests while it arrives: after large_body_grace_secs it must keep up this average, or get a 408 and give the turn back. 0: no minimum.",
+        None,
+    ),
+    (
+        "connections.large_body_grace_secs",
+        "How long a body over 64 KiB may arrive at any rate before large_body_min_bytes_per_sec counts.",
         None,
     ),
     (

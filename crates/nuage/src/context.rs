@@ -83,4 +83,5 @@ pub fn docs(cfg: &Config, auth: &Auth) -> nuage_docs::Docs {
         nuage_blob::Blobs::new(cfg.data.join("blobs")),
     )
     .with_body_budget(cfg.connections.large_bodies_memory_bytes)
+    .with_min_body_rate(cfg.connections.min_body_rate())
 }

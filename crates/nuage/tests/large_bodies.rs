@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Engine, Server};
+use common::{Server, answer_until_closed, read_answer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -32,61 +32,19 @@ const BOUND: Duration = Duration::from_secs(20);
 async fn answer_to_head(server: &Server, head: &str) -> String {
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(head.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let read = async {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(whole) = whole_answer(&got) {
-                return whole;
-            }
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the server closed before answering: {got:?}");
-            got.extend_from_slice(&buf[..n]);
-        }
-    };
-    match tokio::time::timeout(BOUND, read).await {
-        Ok(answer) => answer,
-        Err(_) => panic!("the server waited {BOUND:?} for a body it should have refused"),
-    }
+    read_answer(&mut tcp).await
 }
 
 /// Waits until the server reports an instance holding (or waiting for)
 /// its turn for a large request.
 async fn until_a_turn_is_taken(server: &Server) {
-    let waited = tokio::time::timeout(BOUND, async {
-        while server.metric("nuage_large_request_instances").await < 1.0 {
-            tokio::task::yield_now().await;
-        }
-    });
-    waited
-        .await
-        .expect("a large request takes its instance's turn");
-}
-
-/// Everything the server sends until it closes the connection, as it
-/// must after a refusal.
-async fn answer_until_closed(tcp: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    tokio::time::timeout(BOUND, tcp.read_to_end(&mut got))
-        .await
-        .expect("the connection closes after the refusal")
-        .unwrap();
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-/// The answer in `got`, once its head and body are all there.
-fn whole_answer(got: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(got);
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    (body.len() >= length).then(|| text.into_owned())
+    server
+        .until_metric(
+            "nuage_large_request_instances",
+            1.0,
+            "a large request takes its instance's turn",
+        )
+        .await;
 }
 
 async fn a_body_announced_over_the_limit_is_refused_before_it_is_sent(server: Server) {
@@ -259,17 +217,7 @@ async fn a_client_sending_a_large_body_with_a_dead_token_is_told_so(server: Serv
 /// Three seconds for a whole body, so that a slow one gives up its turn soon.
 const THREE_SECONDS: &str = "[connections]\nbody_deadline_secs = 3\n";
 
-#[tokio::test]
-async fn sqlite_a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline() {
-    let server = Server::start_configured(Engine::Sqlite, THREE_SECONDS).await;
-    a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(server).await;
-}
-
-#[tokio::test]
-async fn postgres_a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline() {
-    let server = Server::start_configured(Engine::Postgres, THREE_SECONDS).await;
-    a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline(server).await;
-}
+configured_scenarios!(three_seconds, THREE_SECONDS => a_large_request_queued_behind_a_slow_one_keeps_its_whole_deadline);
 
 /// An app that may only read another doctype sends a large body a byte
 /// at a time: it holds the instance's turn until its own deadline. The

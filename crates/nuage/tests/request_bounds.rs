@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, ids_of};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -18,6 +18,7 @@ scenarios!(
     a_find_that_no_index_answers_stops_after_10000_documents,
     batches_are_counted_before_they_are_kept,
     indexes_and_heartbeats_are_bounded,
+    a_changes_feed_that_matches_nothing_stops_after_10000_changes,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -256,4 +257,84 @@ async fn indexes_and_heartbeats_are_bounded(server: Server) {
         beats += 1;
     }
     assert!((2..=4).contains(&beats), "{beats} heartbeats in 2.5 s");
+}
+
+/// An app that may read only Bob's notes asks for the changes of a doctype
+/// of 20,000 notes of Alice's: each answer leaves out at most
+/// [`MAX_CHANGES_LEFT_OUT`] changes and ends with `last_seq` where it
+/// stopped, so that going on from there reaches Bob's note, in a normal, a
+/// longpoll or a continuous feed. The same for a selector or an id filter
+/// that matches nothing.
+async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes(server: Server) {
+    let bound = nuage_docs::MAX_CHANGES_LEFT_OUT as i64;
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    for batch in 0..4 {
+        let docs: Vec<Value> = (0..5_000)
+            .map(|i| json!({"_id": format!("a{batch}-{i:05}"), "owner": "alice"}))
+            .collect();
+        owner
+            .post(&path("_bulk_docs"), &json!({"docs": docs}))
+            .await
+            .json_ok(StatusCode::CREATED);
+    }
+    owner.save(NOTES, "bobs", &json!({"owner": "bob"})).await;
+    let end = 2 * bound + 1;
+    assert_eq!(owner.info(NOTES).await["update_seq"], end);
+    let bob = server.couch(&format!("{NOTES}:GET:bob:owner")).await;
+
+    // A normal feed: 10,000 changes examined per answer, none shown, then
+    // Bob's note, then nothing more.
+    let mut since = 0;
+    let mut answers = Vec::new();
+    loop {
+        let page = bob.changes(NOTES, &format!("since={since}")).await;
+        let last = page["last_seq"].as_i64().unwrap();
+        assert!(last - since <= bound, "{since} -> {last}");
+        answers.push((last, ids_of(&page["results"], "id")));
+        if last == since {
+            break;
+        }
+        since = last;
+    }
+    let bobs = || vec!["bobs".to_owned()];
+    assert_eq!(
+        answers,
+        [
+            (bound, vec![]),
+            (2 * bound, vec![]),
+            (end, bobs()),
+            (end, vec![])
+        ]
+    );
+
+    // A longpoll feed answers at the bound at once rather than reading on
+    // (or waiting out its timeout); a continuous one goes on in steps.
+    let started = Instant::now();
+    let page = bob.changes(NOTES, "feed=longpoll&since=0").await;
+    assert_eq!(page["last_seq"], bound, "{page}");
+    assert_eq!(page["results"], json!([]));
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let mut feed = bob
+        .stream(&path("_changes?feed=continuous&since=0&timeout=60000"))
+        .await;
+    let row = feed.next_json(Duration::from_secs(30)).await;
+    assert_eq!(row["id"], "bobs", "{row}");
+    assert_eq!(row["seq"], end, "{row}");
+
+    // Filters of a caller who sees everything are bounded the same way;
+    // `pending` tells the client that more is to come.
+    let nothing = json!({"selector": {"owner": "carol"}, "doc_ids": ["nope"]});
+    for filter in ["_selector", "_doc_ids"] {
+        let page = owner
+            .post(&path(&format!("_changes?filter={filter}")), &nothing)
+            .await
+            .json_ok(StatusCode::OK);
+        assert_eq!(page["last_seq"], bound, "{filter}: {page}");
+        assert_eq!(page["results"], json!([]), "{filter}: {page}");
+        assert_eq!(page["pending"], end - bound, "{filter}: {page}");
+    }
+    // A feed that leaves nothing out is not cut.
+    let all = owner.changes(NOTES, "since=0").await;
+    assert_eq!(all["results"].as_array().unwrap().len() as i64, end);
+    assert_eq!(all["last_seq"], end);
 }

@@ -3,25 +3,13 @@
 
 mod common;
 
-use common::{Server, send};
-use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use common::Server;
+use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
 /// Alice revokes her only app password; returns when it is done.
 async fn revoke_the_only_app_password(alice: &common::Browser) -> Instant {
-    let list: Value = serde_json::from_str(
-        &send(alice.api(Method::GET, "/settings/app-passwords"))
-            .await
-            .body,
-    )
-    .unwrap();
-    let id = list[0]["id"]
-        .as_str()
-        .expect("the app password's id")
-        .to_owned();
-    let revoked = send(alice.api(Method::DELETE, &format!("/settings/app-passwords/{id}"))).await;
-    assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{revoked}");
+    alice.revoke_the_only_app_password().await;
     Instant::now()
 }
 

@@ -160,6 +160,18 @@ impl Browser {
             .to_owned()
     }
 
+    /// Revokes the instance's only app password, as its owner does in the
+    /// settings; returns when it is done.
+    pub async fn revoke_the_only_app_password(&self) {
+        let list = send(self.api(Method::GET, "/settings/app-passwords"))
+            .await
+            .json_ok(StatusCode::OK);
+        let id = list[0]["id"].as_str().expect("the app password's id");
+        let revoked =
+            send(self.api(Method::DELETE, &format!("/settings/app-passwords/{id}"))).await;
+        assert_eq!(revoked.status, StatusCode::NO_CONTENT, "{revoked}");
+    }
+
     /// The owner's view of `/settings/instance`.
     pub async fn instance_settings(&self) -> serde_json::Value {
         send(self.api(Method::GET, "/settings/instance"))

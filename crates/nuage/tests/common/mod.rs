@@ -28,7 +28,7 @@ pub use browser::Browser;
 pub use couch::{Couch, DocState, Lines, ids_of, rev_pos};
 pub use html::{Form, Page};
 pub use nuage_store::Engine;
-pub use raw::send_raw_http;
+pub use raw::{answer_until_closed, read_answer, send_raw_http};
 pub use realtime::{Frame, Realtime};
 pub use reply::{Reply, send};
 pub use server::{Server, Sibling, cli_alone};
@@ -59,6 +59,39 @@ macro_rules! scenarios {
                 let server = $crate::common::Server::start($crate::common::Engine::Postgres).await;
                 super::$name(server).await
             })*
+        }
+    };
+}
+
+/// [`scenarios!`] on servers started with the configuration `$config`
+/// (the name of a `&str` constant of the test file, in TOML), in a module
+/// `$group` of their own: `group::sqlite::name`, `group::postgres::name`.
+#[macro_export]
+macro_rules! configured_scenarios {
+    ($group:ident, $config:ident => $($name:ident),* $(,)?) => {
+        mod $group {
+            mod sqlite {
+                $(#[tokio::test]
+                async fn $name() {
+                    let server = $crate::common::Server::start_configured(
+                        $crate::common::Engine::Sqlite,
+                        super::super::$config,
+                    )
+                    .await;
+                    super::super::$name(server).await
+                })*
+            }
+            mod postgres {
+                $(#[tokio::test]
+                async fn $name() {
+                    let server = $crate::common::Server::start_configured(
+                        $crate::common::Engine::Postgres,
+                        super::super::$config,
+                    )
+                    .await;
+                    super::super::$name(server).await
+                })*
+            }
         }
     };
 }

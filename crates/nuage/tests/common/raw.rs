@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const RAW_TIMEOUT: Duration = Duration::from_secs(10);
@@ -60,4 +60,56 @@ pub async fn send_raw_http(addr: SocketAddr, url: &str, head: &str) -> Reply {
         headers,
         body: body.to_owned(),
     }
+}
+
+/// How long a test waits for the answer to a raw request it is writing
+/// itself.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Everything the server sends on `from` until it closes the connection
+/// (as it must after refusing a body it has not read).
+pub async fn answer_until_closed(from: &mut (impl AsyncRead + Unpin)) -> String {
+    let mut got = Vec::new();
+    tokio::time::timeout(ANSWER_TIMEOUT, from.read_to_end(&mut got))
+        .await
+        .expect("the connection closes after the refusal")
+        .expect("read the answer");
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Reads from `from` until a whole answer has come: its head, and a body
+/// of its `Content-Length`. For a request whose body is still being sent
+/// (or never will be).
+pub async fn read_answer(from: &mut (impl AsyncRead + Unpin)) -> String {
+    let mut got = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(whole) = whole_answer(&got) {
+                return whole;
+            }
+            let n = from.read(&mut buf).await.expect("read the answer");
+            assert!(n > 0, "the server closed before answering: {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+    };
+    match tokio::time::timeout(ANSWER_TIMEOUT, read).await {
+        Ok(answer) => answer,
+        Err(_) => panic!("no answer within {ANSWER_TIMEOUT:?}"),
+    }
+}
+
+/// The answer in `got`, once its head and body are all there.
+fn whole_answer(got: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(got);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    (body.len() >= length).then(|| text.into_owned())
 }

@@ -138,6 +138,23 @@ impl Server {
             .unwrap_or(0.0)
     }
 
+    /// Waits until the unlabelled metric `name` reaches `at_least`
+    /// (polling the admin `/metrics`, yielding between reads); fails the
+    /// test if it has not within [`REQUEST_TIMEOUT`], saying `what`.
+    pub async fn until_metric(&self, name: &str, at_least: f64, what: &str) {
+        let reached = tokio::time::timeout(REQUEST_TIMEOUT, async {
+            while self.metric(name).await < at_least {
+                tokio::task::yield_now().await;
+            }
+        });
+        if reached.await.is_err() {
+            panic!(
+                "{what}: {name} stayed below {at_least} for {REQUEST_TIMEOUT:?}\n{}",
+                self.log()
+            );
+        }
+    }
+
     /// The server's database, opened beside it, to count what it holds.
     pub async fn store(&self) -> nuage_store::Store {
         self.db.open().await

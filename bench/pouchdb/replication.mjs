@@ -12,7 +12,9 @@
 //   --nuage-token T      bearer token for it (or env NUAGE_TOKEN); its scope
 //                        must cover PREFIX* (e.g. io.nuage.bench.*)
 //   --reference BASE     a running CouchDB-compatible reference; default: a
-//                        pouchdb-server --in-memory started here
+//                        pouchdb-server started here
+//   --reference-store S  memory (default: pouchdb-server --in-memory) or disk
+//                        (its default store, LevelDB in a temp folder)
 //   --prefix P           database/doctype name prefix (default io.nuage.bench.)
 //   -n N                 documents (default 10000)
 //   --runs R             push+pull runs per server, median reported (default 3)
@@ -46,13 +48,13 @@ const serverBin = join(here, 'node_modules', '.bin', 'pouchdb-server');
 function usage(msg) {
   if (msg) process.stderr.write(`replication.mjs: ${msg}\n`);
   process.stderr.write('usage: node bench/pouchdb/replication.mjs [--nuage BASE [--nuage-token T]] [--reference BASE]\n' +
-    '       [-n N] [--runs R] [--prefix P] [--wrk-duration S] [--wrk-warmup S]\n' +
+    '       [--reference-store memory|disk] [-n N] [--runs R] [--prefix P] [--wrk-duration S] [--wrk-warmup S]\n' +
     '       [--wrk-threads T] [--wrk-connections C] [--json FILE]\n');
   process.exit(2);
 }
 
 const o = {
-  nuage: null, nuageToken: process.env.NUAGE_TOKEN || null, reference: null, prefix: 'io.nuage.bench.',
+  nuage: null, nuageToken: process.env.NUAGE_TOKEN || null, reference: null, referenceStore: 'memory', prefix: 'io.nuage.bench.',
   n: 10_000, runs: 3, wrkDuration: 10, wrkWarmup: 3, wrkThreads: 1, wrkConnections: 16, json: null,
 };
 {
@@ -64,6 +66,7 @@ const o = {
       case '--nuage': o.nuage = v(); break;
       case '--nuage-token': o.nuageToken = v(); break;
       case '--reference': o.reference = v(); break;
+      case '--reference-store': o.referenceStore = v(); break;
       case '--prefix': o.prefix = v(); break;
       case '-n': case '--n': o.n = int(); break;
       case '--runs': o.runs = int(); break;
@@ -77,6 +80,7 @@ const o = {
     }
   }
   if (o.runs < 1 || o.n < 1) usage('-n and --runs must be at least 1');
+  if (!['memory', 'disk'].includes(o.referenceStore)) usage('--reference-store is memory or disk');
   for (const k of ['nuage', 'reference']) if (o[k] && !o[k].endsWith('/')) o[k] += '/';
 }
 
@@ -118,7 +122,8 @@ async function waitHttp(url, limitMs, proc) {
   }
 }
 
-/** pouchdb-server --in-memory on 127.0.0.1 in a temp folder; its base URL. */
+/** pouchdb-server on 127.0.0.1 in a temp folder, in memory or with its
+ * LevelDB store there (`--reference-store`); its base URL. */
 async function startPouchdbServer(label) {
   if (!existsSync(serverBin)) {
     throw new Error(`${serverBin} is missing: run conformance/pouchdb/install.sh --server`);
@@ -126,13 +131,18 @@ async function startPouchdbServer(label) {
   const dir = mkdtempSync(join(tmpdir(), `bench-pouchdb-${label}-`));
   tempDirs.push(dir);
   const port = await freePort();
-  const proc = spawn(serverBin, ['--in-memory', '--host', '127.0.0.1', '--port', String(port), '-c', join(dir, 'config.json'), '-n'],
+  const store = o.referenceStore === 'disk' ? ['--dir', dir] : ['--in-memory'];
+  const proc = spawn(serverBin, [...store, '--host', '127.0.0.1', '--port', String(port), '-c', join(dir, 'config.json'), '-n'],
     { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
   started.push(proc);
   const base = `http://127.0.0.1:${port}/`;
   await waitHttp(base, 30_000, proc);
-  log(`${label}: pouchdb-server (in memory) on ${base}, pid ${proc.pid}`);
+  log(`${label}: pouchdb-server (${storeLabel()}) on ${base}, pid ${proc.pid}`);
   return { base, proc };
+}
+
+function storeLabel() {
+  return o.referenceStore === 'disk' ? 'LevelDB on disk' : 'in memory';
 }
 
 /** The floor stub (client_floor.mjs) in a process of its own; its base URL. */
@@ -253,7 +263,7 @@ async function main() {
   const floor = await startFloor();
   const targets = [
     { key: 'floor', label: 'floor (stub server, no work)', base: floor.base, token: null, runs: [], noWrk: true },
-    { key: 'reference', label: o.reference ? `reference (${o.reference})` : 'pouchdb-server 4.2.0 (in memory)', base: ref.base, token: null, runs: [] },
+    { key: 'reference', label: o.reference ? `reference (${o.reference})` : `pouchdb-server 4.2.0 (${storeLabel()})`, base: ref.base, token: null, runs: [] },
     { key: 'nuage', label: standIn ? 'nuage STAND-IN (a second pouchdb-server)' : `nuage (${o.nuage})`, base: nu.base, token: standIn ? null : o.nuageToken, runs: [] },
   ];
 

@@ -7,10 +7,14 @@
 //! committed between the read and the wait is never missed.
 //!
 //! A feed whose rows may be left out (a limited caller, a filter) leaves
-//! out at most [`MAX_CHANGES_LEFT_OUT`] changes per answer: a normal or
-//! longpoll feed then answers what it found, `last_seq` at the last change
-//! examined; a continuous one sends what it found and goes on after
-//! yielding.
+//! out at most [`MAX_CHANGES_LEFT_OUT`] changes per step: a longpoll feed,
+//! or a normal one that found something, then answers what it found,
+//! `last_seq` at the last change examined; a continuous one sends what it
+//! found and goes on after yielding. A normal feed that found nothing goes
+//! on too, after yielding, for at most [`NORMAL_FEED_SEARCH`]: a one-shot
+//! replicator (PouchDB's, CouchDB's) takes an answer without results for
+//! the end of the feed, so answering empty at the bound would end its
+//! replication with documents still to come.
 
 use super::query::Params;
 use super::{DataBody, Scope, couch_error, couch_response, json_body};
@@ -30,6 +34,9 @@ use tokio::time::Instant;
 
 /// Changes read per store query.
 const PAGE: usize = 500;
+/// How long a normal feed that has found nothing yet keeps examining
+/// changes, in steps of [`MAX_CHANGES_LEFT_OUT`] (as `_find`'s budget).
+const NORMAL_FEED_SEARCH: Duration = Duration::from_secs(10);
 /// CouchDB's default `timeout` for live feeds.
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// The longest `timeout` honoured: a feed without heartbeats sends
@@ -318,6 +325,7 @@ impl Producer {
         if !streaming {
             self.send("{\"results\":[\n".into()).await?;
         }
+        let begun = Instant::now();
         let mut first = true;
         let mut sent_any = false;
         // One clock for the feed's whole life: a feed kept busy by a stream
@@ -342,7 +350,10 @@ impl Producer {
                     break 'feed;
                 }
                 if left_out >= MAX_CHANGES_LEFT_OUT {
-                    if !streaming {
+                    let searching = self.q.feed == Feed::Normal
+                        && !sent_any
+                        && begun.elapsed() < NORMAL_FEED_SEARCH;
+                    if !streaming && !searching {
                         bounded = true;
                         break;
                     }

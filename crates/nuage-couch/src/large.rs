@@ -24,9 +24,11 @@
 //!   ([`nuage_docs::Share`]) as they arrive, a step ahead: the first step
 //!   is waited for before a byte is read, and a body that outgrows what
 //!   the budget has free is refused with a 503.
-//! - While it is read the body must keep up the share's minimum rate
-//!   ([`nuage_docs::MinBodyRate`]) after a grace, or is refused with a 408
-//!   and the turn freed at once.
+//! - While it is read and another large request of its instance waits,
+//!   the body must keep up the share's minimum rate
+//!   ([`nuage_docs::MinBodyRate`]) after a grace and pause no longer than
+//!   the grace, or is refused with a 408 and the turn freed at once; with
+//!   nobody waiting, a slow upload (a phone on a poor network) goes on.
 //! - Otherwise the body is read on the runtime (reading is mostly waiting
 //!   on the client; past its first 8 MiB, at most 64 MiB/s), and the rest
 //!   — parsing, the document service, the answer — runs on a share thread.
@@ -160,6 +162,9 @@ const RESERVE_STEP: u64 = 1024 * 1024;
 /// them refused at 64 MiB) would otherwise take that CPU from the others.
 const UNPACED_BYTES: usize = 8 * 1024 * 1024;
 const READ_BYTES_PER_SEC: f64 = 64.0 * 1024.0 * 1024.0;
+/// How often a body behind the minimum rate is looked at again while no
+/// other request of its instance waits for the turn (it is cut only then).
+const RATE_RECHECK: Duration = Duration::from_secs(1);
 
 /// Reads a body of at most [`DATA_BODY_LIMIT`] bytes; past that, stops and
 /// hands back the rest unread. A body of announced length is copied once
@@ -179,19 +184,30 @@ async fn read_bounded(
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut len = 0;
     let started = Instant::now();
+    let mut last = started;
+    // While nobody waits for the turn, a slow body is looked at again
+    // this often, not cut.
+    let mut unenforced_until = started;
     loop {
-        let next = match rate.due(started, len as u64) {
-            Some(due) => match tokio::time::timeout_at(due, body.frame()).await {
-                Ok(next) => next,
-                Err(_) => {
-                    return Read::TooSlow {
-                        rest: body,
-                        received: len as u64,
-                    };
+        let next = match rate.due(started, last, len as u64) {
+            Some(due) => {
+                match tokio::time::timeout_at(due.max(unenforced_until), body.frame()).await {
+                    Ok(next) => next,
+                    Err(_) if !permit.others_waiting() => {
+                        unenforced_until = Instant::now() + RATE_RECHECK;
+                        continue;
+                    }
+                    Err(_) => {
+                        return Read::TooSlow {
+                            rest: body,
+                            received: len as u64,
+                        };
+                    }
                 }
-            },
+            }
             None => body.frame().await,
         };
+        last = Instant::now();
         let Some(frame) = next else { break };
         match frame {
             Ok(frame) => {

@@ -33,11 +33,15 @@
 //!   holds follows what it sent: announcing 64 MiB and sending nothing
 //!   holds one step, not 64 MiB. The bytes are released with the permit,
 //!   once the answer is made.
-//! - **kept only by a client that keeps sending**: a body read in the
-//!   turn must keep up [`MinBodyRate`] after a grace period, or be refused
-//!   and give the turn back at once; otherwise a client trickling a body
-//!   would hold its instance's one turn (and every other large request of
-//!   the instance behind it) until the body deadline.
+//! - **kept only by a client that keeps sending**: while another large
+//!   request of its instance waits ([`SharePermit::others_waiting`]), a
+//!   body read in the turn must keep up [`MinBodyRate`] after a grace
+//!   period and never stall for longer than the grace, or be refused and
+//!   give the turn back at once; otherwise a client trickling a body would
+//!   hold its instance's one turn (and every other large request of the
+//!   instance behind it) until the body deadline. With nobody waiting, a
+//!   slow phone's upload takes as long as it takes (the deadline bounds
+//!   it).
 //!
 //! Cost per tenant: an instance with a large request in flight or waiting
 //! has one entry in a map, removed when its last permit is released;
@@ -79,11 +83,13 @@ pub const DEFAULT_BODY_BUDGET: u64 = 256 * 1024 * 1024;
 const BUDGET_UNIT: u64 = 1024;
 
 /// The least a client sending a large body must keep up while its body is
-/// read in its instance's turn (as Apache's `mod_reqtimeout` `MinRate`):
-/// after `grace`, every byte received gives the client `1 / bytes_per_sec`
-/// more seconds, so the body must have arrived at an average of at least
-/// `bytes_per_sec` since the grace ended. `bytes_per_sec == 0`: no minimum
-/// (the body deadline alone bounds the read).
+/// read in its instance's turn and another request waits for that turn (as
+/// Apache's `mod_reqtimeout` `MinRate`): after `grace`, every byte received
+/// gives the client `1 / bytes_per_sec` more seconds, so the body must have
+/// arrived at an average of at least `bytes_per_sec` since the grace ended;
+/// and no pause may last longer than `grace`, so bytes sent fast at first
+/// buy no right to stall later. `bytes_per_sec == 0`: no minimum (the body
+/// deadline alone bounds the read).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MinBodyRate {
     pub bytes_per_sec: u64,
@@ -98,15 +104,15 @@ pub const DEFAULT_MIN_BODY_RATE: MinBodyRate = MinBodyRate {
 };
 
 impl MinBodyRate {
-    /// When a body whose reading began at `started` and has brought
-    /// `received` bytes so far is too slow if no more has come; `None`:
-    /// never.
-    pub fn due(&self, started: Instant, received: u64) -> Option<Instant> {
+    /// When a body whose reading began at `started`, whose last bytes came
+    /// at `last` and which has brought `received` bytes so far is too slow
+    /// if no more has come; `None`: never.
+    pub fn due(&self, started: Instant, last: Instant, received: u64) -> Option<Instant> {
         if self.bytes_per_sec == 0 {
             return None;
         }
         let earned = Duration::from_secs_f64(received as f64 / self.bytes_per_sec as f64);
-        Some(started + self.grace + earned)
+        Some((started + self.grace + earned).min(last.max(started) + self.grace))
     }
 }
 
@@ -384,6 +390,22 @@ impl SharePermit {
         }
     }
 
+    /// Does another large request of this permit's instance wait for its
+    /// turn now? (Each waiter holds a handle on the instance's semaphore,
+    /// as do the map and each permit in flight.)
+    pub fn others_waiting(&self) -> bool {
+        let map = self
+            .share
+            .inner
+            .instances
+            .lock()
+            .expect("share map poisoned");
+        map.get(&self.instance).is_some_and(|sem| {
+            let in_flight = PER_INSTANCE.saturating_sub(sem.available_permits());
+            Arc::strong_count(sem) > 1 + in_flight
+        })
+    }
+
     /// Gives back the body bytes reserved so far (the body was dropped).
     pub fn release_body(&mut self) {
         self.body = None;
@@ -549,6 +571,22 @@ mod tests {
         assert_eq!(share.waiting_requests(), 0);
     }
 
+    #[tokio::test]
+    async fn a_permit_knows_whether_its_instance_has_a_request_waiting() {
+        let share = Share::default();
+        let a = inst("a");
+        let first = share.permit(&a).await;
+        let _other = share.permit(&inst("b")).await;
+        assert!(!first.others_waiting(), "another instance's is not");
+        let second = share.permit(&a);
+        tokio::pin!(second);
+        assert!(waits(&mut second).await);
+        assert!(first.others_waiting());
+        drop(first);
+        let second = second.await;
+        assert!(!second.others_waiting(), "the waiter got its turn");
+    }
+
     #[test]
     fn a_body_earns_time_with_every_byte_once_its_grace_is_over() {
         let rate = MinBodyRate {
@@ -556,13 +594,20 @@ mod tests {
             grace: Duration::from_secs(10),
         };
         let t0 = Instant::now();
-        assert_eq!(rate.due(t0, 0), Some(t0 + Duration::from_secs(10)));
-        assert_eq!(rate.due(t0, 3072), Some(t0 + Duration::from_secs(13)));
+        assert_eq!(rate.due(t0, t0, 0), Some(t0 + Duration::from_secs(10)));
+        let sent = t0 + Duration::from_secs(5);
+        assert_eq!(rate.due(t0, sent, 3072), Some(t0 + Duration::from_secs(13)));
+        // Bytes sent fast at first buy no right to a pause past the grace.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            rate.due(t0, later, 10 * 3072),
+            Some(later + Duration::from_secs(10))
+        );
         let none = MinBodyRate {
             bytes_per_sec: 0,
             ..rate
         };
-        assert_eq!(none.due(t0, 3072), None, "0: no minimum");
+        assert_eq!(none.due(t0, t0, 3072), None, "0: no minimum");
     }
 
     /// This thread's nice value, from `/proc/thread-self/stat` (field 19).

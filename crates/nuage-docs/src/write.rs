@@ -481,10 +481,16 @@ impl Db<'_> {
             .revs_with_bodies(self.inst, self.doctype, id, &leaves)
             .await?;
         rows.sort_by_key(|r| std::cmp::Reverse(r.node.rev.pos));
+        // A caller limited by a selector takes stubs only from leaves it
+        // may read: a conflict outside its permission lends it nothing, not
+        // even the knowledge that an attachment of that name exists there.
+        let full_read = self.sees_all(Verb::Get);
         Ok(rows
             .into_iter()
             .filter_map(|r| Some((r.node.rev, r.body?)))
-            .filter_map(|(rev, b)| match parse_body(&b).remove("_attachments") {
+            .map(|(rev, b)| (rev, parse_body(&b)))
+            .filter(|(_, body)| full_read || !self.hides(Verb::Get, id, body))
+            .filter_map(|(rev, mut body)| match body.remove("_attachments") {
                 Some(Value::Object(m)) => Some((rev, m)),
                 _ => None,
             })

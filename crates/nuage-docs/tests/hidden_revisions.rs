@@ -221,4 +221,57 @@ async fn a_limited_reader_learns_only_the_revisions_it_may_read(db: &TestDb) {
     );
 }
 
-nuage_store::on_both_engines!(a_limited_reader_learns_only_the_revisions_it_may_read);
+/// An attachment stub names an attachment of a leaf it came from: a caller
+/// limited by a selector resolves stubs only from leaves it may read, so a
+/// hidden conflict's attachment is neither copied into its revision nor
+/// confirmed to exist.
+async fn a_limited_writer_takes_no_attachment_from_a_hidden_conflict(db: &TestDb) {
+    let c = cloud(db).await;
+    let o = c.docs.db(&c.inst, &c.owner, NOTES).unwrap();
+    let (_, first) = o
+        .put("p", json!({"owner": "alice"}), None, true)
+        .await
+        .unwrap();
+    let (_, winner) = o
+        .put("p", json!({"owner": "alice", "v": 2}), Some(first), true)
+        .await
+        .unwrap();
+    let written = o
+        .bulk_docs(
+            vec![
+                json!({"_id": "p", "_rev": format!("1-{}", id('b')), "owner": "bob",
+                "_attachments": {"scan.pdf": {"content_type": "text/plain", "data": "c2VjcmV0"}}}),
+            ],
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(written.iter().all(Result::is_ok), "{written:?}");
+    let stub = |rev: &Rev| {
+        json!({"owner": "alice", "_rev": rev.to_string(),
+               "_attachments": {"scan.pdf": {"stub": true}}})
+    };
+    let alice = holding(Subject::CliToken, "io.example.notes:ALL:alice:owner");
+    let a = c.docs.db(&c.inst, &alice, NOTES).unwrap();
+    let refused = a.put("p", stub(&winner), Some(winner.clone()), true).await;
+    assert!(refused.is_err(), "alice took bob's attachment: {refused:?}");
+    let GetAnswer::Doc(doc) = o.get("p", &GetOptions::default()).await.unwrap() else {
+        panic!("a document")
+    };
+    assert_eq!(doc["_rev"], json!(winner.to_string()), "{doc}");
+    // The owner, who may read bob's conflict, resolves the same stub.
+    let (_, taken) = o
+        .put("p", stub(&winner), Some(winner.clone()), true)
+        .await
+        .unwrap();
+    let GetAnswer::Doc(doc) = o.get("p", &GetOptions::default()).await.unwrap() else {
+        panic!("a document")
+    };
+    assert_eq!(doc["_rev"], json!(taken.to_string()));
+    assert!(doc["_attachments"]["scan.pdf"].is_object(), "{doc}");
+}
+
+nuage_store::on_both_engines!(
+    a_limited_reader_learns_only_the_revisions_it_may_read,
+    a_limited_writer_takes_no_attachment_from_a_hidden_conflict,
+);

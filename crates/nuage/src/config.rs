@@ -245,12 +245,12 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "connections.large_body_min_bytes_per_sec",
-        "A body over 64 KiB holds its instance's one turn for large requests while it arrives: after large_body_grace_secs it must keep up this average, or get a 408 and give the turn back. 0: no minimum.",
+        "A body over 64 KiB holds its instance's one turn for large requests while it arrives: while another large request of the instance waits, after large_body_grace_secs it must keep up this average and never pause longer than the grace, or get a 408 and give the turn back. 0: no minimum.",
         None,
     ),
     (
         "connections.large_body_grace_secs",
-        "How long a body over 64 KiB may arrive at any rate before large_body_min_bytes_per_sec counts.",
+        "How long a body over 64 KiB may arrive at any rate before large_body_min_bytes_per_sec counts, and the longest pause it may make after that.",
         None,
     ),
     (

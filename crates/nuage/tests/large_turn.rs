@@ -56,10 +56,17 @@ async fn begin_body(
 /// A large body must keep up 1 KiB/s after 3 s here.
 const IMPATIENT: &str =
     "[connections]\nlarge_body_grace_secs = 3\nlarge_body_min_bytes_per_sec = 1024\n";
+/// A large body must keep up 1 MiB/s after 2 s here.
+const STRICT: &str =
+    "[connections]\nlarge_body_grace_secs = 2\nlarge_body_min_bytes_per_sec = 1048576\n";
 /// No minimum rate: slow bodies hold on for as long as the deadline allows.
 const PATIENT: &str = "[connections]\nlarge_body_min_bytes_per_sec = 0\n";
 
-configured_scenarios!(impatient, IMPATIENT => a_client_trickling_a_large_body_gives_its_instances_turn_back);
+configured_scenarios!(impatient, IMPATIENT =>
+    a_client_trickling_a_large_body_gives_its_instances_turn_back,
+    a_client_that_sent_fast_then_stalls_gives_its_instances_turn_back,
+);
+configured_scenarios!(strict, STRICT => a_slow_body_nobody_waits_behind_is_not_cut);
 configured_scenarios!(patient_in_4_mib, PATIENT_IN_4_MIB => slow_bodies_hold_the_memory_of_what_they_sent_not_of_what_they_announced);
 configured_scenarios!(patient, PATIENT => an_app_password_revoked_while_its_large_write_waits_writes_nothing);
 
@@ -123,6 +130,85 @@ async fn a_client_trickling_a_large_body_gives_its_instances_turn_back(server: S
         .json_ok(StatusCode::CREATED);
     assert_eq!(written.as_array().unwrap().len(), 400);
     trickle.abort();
+    server.assert_healthy().await;
+}
+
+/// Bytes sent fast buy no right to stall: an app sends the first MiB of
+/// a 2 MB `_find` at once (at 1 KiB/s that would earn it 17 minutes) and
+/// then stops. With the owner's batch waiting, it is refused once it has
+/// paused for the grace (3 s here), not at the body deadline.
+async fn a_client_that_sent_fast_then_stalls_gives_its_instances_turn_back(server: Server) {
+    let reader = server.cli_token(&format!("{NOTES}:GET"), None).await;
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let mut start = b"{".to_vec();
+    start.resize(MIB, b' ');
+    let stalled = begin_body(
+        &server,
+        &server.domain,
+        &reader,
+        &format!("/data/{NOTES}/_find"),
+        2 * MIB,
+        &start,
+    )
+    .await;
+    let (mut from_stalled, _to_stalled) = stalled.into_split();
+    server
+        .until_metric(
+            "nuage_large_request_instances",
+            1.0,
+            "the stalled body takes its instance's turn",
+        )
+        .await;
+    let write = tokio::spawn(async move {
+        owner
+            .post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch("s"))
+            .await
+    });
+    let refused = tokio::time::timeout(PROMPTLY, read_answer(&mut from_stalled))
+        .await
+        .unwrap_or_else(|_| panic!("the stalled body still holds the turn\n{}", server.log()));
+    assert!(refused.starts_with("HTTP/1.1 408"), "{refused}");
+    let written = tokio::time::timeout(PROMPTLY, write)
+        .await
+        .unwrap_or_else(|_| panic!("the owner's batch still waits\n{}", server.log()))
+        .unwrap()
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(written.as_array().unwrap().len(), 400);
+    server.assert_healthy().await;
+}
+
+/// A phone on a poor network: its batch pauses longer than the grace (2 s
+/// here) in the middle, far below the minimum rate (1 MiB/s here), while
+/// no other large request of its instance waits. Nobody is held up, so it
+/// is not cut.
+async fn a_slow_body_nobody_waits_behind_is_not_cut(server: Server) {
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    let mut body = br#"{"docs":[{"_id":"slow","text":"from a phone"}]}"#.to_vec();
+    body.resize(100_000, b' ');
+    let phone = begin_body(
+        &server,
+        &server.domain,
+        &owner.token,
+        &format!("/data/{NOTES}/_bulk_docs"),
+        body.len(),
+        &body[..70_000],
+    )
+    .await;
+    let (mut from_phone, mut to_phone) = phone.into_split();
+    server
+        .until_metric(
+            "nuage_large_request_instances",
+            1.0,
+            "the phone's batch takes its instance's turn",
+        )
+        .await;
+    // The pause is the scenario: longer than the grace, with nothing to
+    // wait on but the clock.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    to_phone.write_all(&body[70_000..]).await.unwrap();
+    let answer = read_answer(&mut from_phone).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(answer.contains("\"id\":\"slow\""), "{answer}");
     server.assert_healthy().await;
 }
 

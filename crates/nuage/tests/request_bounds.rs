@@ -18,7 +18,7 @@ scenarios!(
     a_find_that_no_index_answers_stops_after_10000_documents,
     batches_are_counted_before_they_are_kept,
     indexes_and_heartbeats_are_bounded,
-    a_changes_feed_that_matches_nothing_stops_after_10000_changes,
+    a_changes_feed_that_matches_nothing_stops_after_10000_changes_unless_it_is_a_normal_one,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -265,7 +265,9 @@ async fn indexes_and_heartbeats_are_bounded(server: Server) {
 /// stopped, so that going on from there reaches Bob's note, in a normal, a
 /// longpoll or a continuous feed. The same for a selector or an id filter
 /// that matches nothing.
-async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes(server: Server) {
+async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes_unless_it_is_a_normal_one(
+    server: Server,
+) {
     let bound = nuage_docs::MAX_CHANGES_LEFT_OUT as i64;
     let owner = server.couch(&format!("{NOTES}:ALL")).await;
     for batch in 0..4 {
@@ -282,14 +284,15 @@ async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes(server: S
     assert_eq!(owner.info(NOTES).await["update_seq"], end);
     let bob = server.couch(&format!("{NOTES}:GET:bob:owner")).await;
 
-    // A normal feed: 10,000 changes examined per answer, none shown, then
-    // Bob's note, then nothing more.
+    // A normal feed that has found nothing yet reads on, a step of 10,000
+    // changes at a time: a one-shot replicator takes an empty answer for
+    // the end of the feed. So Bob gets his note in one answer, then
+    // nothing more.
     let mut since = 0;
     let mut answers = Vec::new();
     loop {
         let page = bob.changes(NOTES, &format!("since={since}")).await;
         let last = page["last_seq"].as_i64().unwrap();
-        assert!(last - since <= bound, "{since} -> {last}");
         answers.push((last, ids_of(&page["results"], "id")));
         if last == since {
             break;
@@ -297,15 +300,7 @@ async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes(server: S
         since = last;
     }
     let bobs = || vec!["bobs".to_owned()];
-    assert_eq!(
-        answers,
-        [
-            (bound, vec![]),
-            (2 * bound, vec![]),
-            (end, bobs()),
-            (end, vec![])
-        ]
-    );
+    assert_eq!(answers, [(end, bobs()), (end, vec![])]);
 
     // A longpoll feed answers at the bound at once rather than reading on
     // (or waiting out its timeout); a continuous one goes on in steps.
@@ -326,7 +321,10 @@ async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes(server: S
     let nothing = json!({"selector": {"owner": "carol"}, "doc_ids": ["nope"]});
     for filter in ["_selector", "_doc_ids"] {
         let page = owner
-            .post(&path(&format!("_changes?filter={filter}")), &nothing)
+            .post(
+                &path(&format!("_changes?feed=longpoll&filter={filter}")),
+                &nothing,
+            )
             .await
             .json_ok(StatusCode::OK);
         assert_eq!(page["last_seq"], bound, "{filter}: {page}");

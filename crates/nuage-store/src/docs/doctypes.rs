@@ -66,8 +66,14 @@ impl Store {
     /// Creates the doctype if it does not exist; true if it was created.
     /// Refused while a doctype of that name is being deleted.
     pub async fn ensure_doctype(&self, inst: &InstanceId, doctype: &str) -> Result<bool> {
-        let mut conn = self.pool().acquire().await?;
-        ensure_doctype_on(&mut conn, inst, doctype).await
+        // One transaction: a row past the instance's cap is rolled back, so
+        // no write can find it committed in the meantime (and have its
+        // documents lose their doctype when the row went again).
+        let _guard = self.write_guard().await;
+        let mut tx = self.begin_write().await?;
+        let created = ensure_doctype_on(&mut tx, inst, doctype).await?;
+        tx.commit().await?;
+        Ok(created)
     }
 
     pub async fn list_doctypes(&self, inst: &InstanceId) -> Result<Vec<String>> {
@@ -175,8 +181,8 @@ pub(crate) async fn lock_doctype_on(
     })
 }
 
-/// Creates the doctype row if missing (inside the caller's transaction when
-/// given one); true if it was created.
+/// Creates the doctype row if missing, inside the caller's transaction
+/// (rolled back when the instance is past its cap); true if it was created.
 pub(crate) async fn ensure_doctype_on(
     conn: &mut sqlx::AnyConnection,
     inst: &InstanceId,
@@ -204,14 +210,9 @@ pub(crate) async fn ensure_doctype_on(
         if removing.is_some() {
             return Err(super::removal::being_removed(doctype));
         }
-    } else if let Err(e) = refuse_past_cap(conn, inst).await {
-        // Outside a transaction the row would stay: it goes again.
-        sqlx::query("DELETE FROM doctypes WHERE instance_id = $1 AND doctype = $2")
-            .bind(inst.as_str())
-            .bind(doctype)
-            .execute(&mut *conn)
-            .await?;
-        return Err(e);
+    } else {
+        // Past the cap, the caller's transaction rolls the row back.
+        refuse_past_cap(conn, inst).await?;
     }
     Ok(n == 1)
 }

@@ -53,6 +53,34 @@ async fn begin_body(
     tcp
 }
 
+/// Once a body holds its instance's turn (`holder` says which), the owner
+/// posts a batch of 400 documents behind it; the batch's task.
+async fn owner_batch_behind(
+    server: &Server,
+    owner: common::Couch,
+    holder: &str,
+    prefix: &'static str,
+) -> tokio::task::JoinHandle<common::Reply> {
+    server
+        .until_metric("nuage_large_request_instances", 1.0, holder)
+        .await;
+    tokio::spawn(async move {
+        owner
+            .post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch(prefix))
+            .await
+    })
+}
+
+/// The owner's batch, written in full within [`PROMPTLY`].
+async fn owner_batch_written(server: &Server, write: tokio::task::JoinHandle<common::Reply>) {
+    let written = tokio::time::timeout(PROMPTLY, write)
+        .await
+        .unwrap_or_else(|_| panic!("the owner's batch still waits\n{}", server.log()))
+        .unwrap()
+        .json_ok(StatusCode::CREATED);
+    assert_eq!(written.as_array().unwrap().len(), 400);
+}
+
 /// A large body must keep up 1 KiB/s after 3 s here.
 const IMPATIENT: &str =
     "[connections]\nlarge_body_grace_secs = 3\nlarge_body_min_bytes_per_sec = 1024\n";
@@ -93,18 +121,13 @@ async fn a_client_trickling_a_large_body_gives_its_instances_turn_back(server: S
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    server
-        .until_metric(
-            "nuage_large_request_instances",
-            1.0,
-            "the trickled body takes its instance's turn",
-        )
-        .await;
-    let write = tokio::spawn(async move {
-        owner
-            .post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch("n"))
-            .await
-    });
+    let write = owner_batch_behind(
+        &server,
+        owner,
+        "the trickled body takes its instance's turn",
+        "n",
+    )
+    .await;
     server
         .until_metric(
             "nuage_large_requests_waiting",
@@ -123,12 +146,7 @@ async fn a_client_trickling_a_large_body_gives_its_instances_turn_back(server: S
         refused.to_ascii_lowercase().contains("connection: close"),
         "{refused}"
     );
-    let written = tokio::time::timeout(PROMPTLY, write)
-        .await
-        .unwrap_or_else(|_| panic!("the owner's batch still waits\n{}", server.log()))
-        .unwrap()
-        .json_ok(StatusCode::CREATED);
-    assert_eq!(written.as_array().unwrap().len(), 400);
+    owner_batch_written(&server, write).await;
     trickle.abort();
     server.assert_healthy().await;
 }
@@ -152,28 +170,18 @@ async fn a_client_that_sent_fast_then_stalls_gives_its_instances_turn_back(serve
     )
     .await;
     let (mut from_stalled, _to_stalled) = stalled.into_split();
-    server
-        .until_metric(
-            "nuage_large_request_instances",
-            1.0,
-            "the stalled body takes its instance's turn",
-        )
-        .await;
-    let write = tokio::spawn(async move {
-        owner
-            .post(&format!("/data/{NOTES}/_bulk_docs"), &big_batch("s"))
-            .await
-    });
+    let write = owner_batch_behind(
+        &server,
+        owner,
+        "the stalled body takes its instance's turn",
+        "s",
+    )
+    .await;
     let refused = tokio::time::timeout(PROMPTLY, read_answer(&mut from_stalled))
         .await
         .unwrap_or_else(|_| panic!("the stalled body still holds the turn\n{}", server.log()));
     assert!(refused.starts_with("HTTP/1.1 408"), "{refused}");
-    let written = tokio::time::timeout(PROMPTLY, write)
-        .await
-        .unwrap_or_else(|_| panic!("the owner's batch still waits\n{}", server.log()))
-        .unwrap()
-        .json_ok(StatusCode::CREATED);
-    assert_eq!(written.as_array().unwrap().len(), 400);
+    owner_batch_written(&server, write).await;
     server.assert_healthy().await;
 }
 

@@ -127,15 +127,10 @@ impl Db<'_> {
         let exhausted = raw.len() < max;
         let examined = raw.len();
         let last_seq = raw.last().map_or(since, |c| c.seq);
-        let need_trees = q.style == Style::AllDocs || (q.include_docs && q.meta.needs_tree());
-        let trees = if need_trees {
-            let ids: Vec<String> = raw.iter().map(|c| c.id.clone()).collect();
-            self.known_trees(&ids).await?
-        } else {
-            Default::default()
-        };
-        let mut rows = Vec::with_capacity(raw.len());
-        let mut rows_seq = Vec::with_capacity(raw.len());
+        // First what the caller sees and the filter keeps; then the trees
+        // of those only (a limited caller's come with their leaves' bodies,
+        // which a hidden document must not cost).
+        let mut kept = Vec::with_capacity(raw.len());
         for c in raw {
             if let Filter::DocIds(ids) = &q.filter
                 && !ids.contains(&c.id)
@@ -143,7 +138,6 @@ impl Db<'_> {
                 continue;
             }
             let body = c.body.as_deref().map(parse_body);
-            let body_value = body.clone().map(Value::Object);
             // A deletion is seen by whoever could read what it deleted.
             if limited
                 && self
@@ -160,7 +154,7 @@ impl Db<'_> {
             }
             if let Filter::Selector(pred) = &q.filter {
                 // Deleted documents never match a selector.
-                let mut full = body_value.clone().unwrap_or(Value::Null);
+                let mut full = body.clone().map(Value::Object).unwrap_or(Value::Null);
                 if let Value::Object(m) = &mut full {
                     m.insert("_id".into(), json!(c.id));
                     m.insert("_rev".into(), json!(c.rev.to_string()));
@@ -169,6 +163,18 @@ impl Db<'_> {
                     continue;
                 }
             }
+            kept.push((c, body));
+        }
+        let need_trees = q.style == Style::AllDocs || (q.include_docs && q.meta.needs_tree());
+        let trees = if need_trees && !kept.is_empty() {
+            let ids: Vec<String> = kept.iter().map(|(c, _)| c.id.clone()).collect();
+            self.known_trees(&ids).await?
+        } else {
+            Default::default()
+        };
+        let mut rows = Vec::with_capacity(kept.len());
+        let mut rows_seq = Vec::with_capacity(kept.len());
+        for (c, body) in kept {
             let changes: Vec<Value> = match (q.style, trees.get(&c.id)) {
                 (Style::AllDocs, Some(t)) => t
                     .leaves()

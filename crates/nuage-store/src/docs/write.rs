@@ -414,7 +414,12 @@ impl Store {
         if !events.is_empty() {
             // Storage (usage.rs): what the new rows bring, less what
             // pruning and stemming free.
-            let charge = charge_of(&inserts);
+            // Each body's size once: it parses a body that lists attachments.
+            let sizes: Vec<i64> = inserts
+                .iter()
+                .map(|r| r.body.as_deref().map_or(0, usage::stored_size))
+                .collect();
+            let charge = charge_of(&inserts, &sizes);
             let added = charge.added;
             fill_gone_fields(&mut *tx, inst, doctype, &gone_wanted, &mut winners).await?;
             let pruned = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
@@ -430,7 +435,7 @@ impl Store {
             if pruned.held_blobs {
                 crate::blob_sweeps::note_sweep_on(&mut *tx, inst).await?;
             }
-            insert_revs(&mut *tx, inst, doctype, &inserts).await?;
+            insert_revs(&mut *tx, inst, doctype, &inserts, &sizes).await?;
             for (id, w) in winners.iter_mut().filter(|(_, w)| w.body.is_none()) {
                 w.body = sqlx::query_scalar::<_, Option<String>>(
                     "SELECT body FROM revs WHERE instance_id = $1 AND doctype = $2 AND doc_id = $3 AND rev = $4",
@@ -522,11 +527,11 @@ fn all_leaves(tree: &nuage_core::revs::RevTree, revs: &[Rev]) -> bool {
 }
 
 /// What the batch's new rows add to the doctype's total.
-fn charge_of(inserts: &[NewRev]) -> usage::Charge {
+fn charge_of(inserts: &[NewRev], sizes: &[i64]) -> usage::Charge {
     let mut charge = usage::Charge::default();
-    for r in inserts {
+    for (r, size) in inserts.iter().zip(sizes) {
         let row = usage::row_bytes(&r.doc_id, &r.node.rev.to_string());
-        charge.added += row + r.body.as_deref().map_or(0, usage::stored_size);
+        charge.added += row + size;
         if r.ends_live_leaf {
             charge.deletion += row;
         }
@@ -534,13 +539,19 @@ fn charge_of(inserts: &[NewRev]) -> usage::Charge {
     charge
 }
 
+/// Inserts the batch's new rows; `sizes[i]` is `usage::stored_size` of
+/// `rows[i]`'s body (0 without one).
 async fn insert_revs(
     tx: &mut sqlx::AnyConnection,
     inst: &InstanceId,
     doctype: &str,
     rows: &[NewRev],
+    sizes: &[i64],
 ) -> Result<()> {
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+    for (chunk, sizes) in rows
+        .chunks(ROWS_PER_STATEMENT)
+        .zip(sizes.chunks(ROWS_PER_STATEMENT))
+    {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = 3 + i * 7;
@@ -562,7 +573,7 @@ async fn insert_revs(
         ))
         .bind(inst.as_str())
         .bind(doctype);
-        for r in chunk {
+        for (r, size) in chunk.iter().zip(sizes) {
             q = q
                 .bind(r.doc_id.as_str())
                 .bind(r.node.rev.to_string())
@@ -570,7 +581,7 @@ async fn insert_revs(
                 .bind(r.node.parent.as_ref().map(Rev::to_string))
                 .bind(i64::from(r.node.deleted))
                 .bind(r.body.as_deref())
-                .bind(r.body.as_deref().map_or(0, usage::stored_size));
+                .bind(*size);
             // (The row's own share, `usage::row_bytes`, is implied by its
             // ids: `size` is its body's alone, 0 once pruned.)
         }

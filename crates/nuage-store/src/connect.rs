@@ -1,8 +1,10 @@
 //! Opening the database: the engine is chosen by the URL's scheme.
 
+use crate::pool::{Pool, PoolConfig, Setup, Tx};
 use crate::{EventBus, Result, Store, StoreError, migrate};
-use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, Connection, Executor};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -64,21 +66,23 @@ impl Store {
         } else {
             url.to_owned()
         };
-        let open = |opts: AnyPoolOptions| {
+        let open = |config: PoolConfig| {
             let url = &url_for_open;
             async move {
-                opts.connect(url).await.map_err(|source| StoreError::Open {
-                    url: redact(url),
-                    source,
-                })
+                Pool::connect(url, config)
+                    .await
+                    .map_err(|source| StoreError::Open {
+                        url: redact(url),
+                        source,
+                    })
             }
         };
-        let pool = open(pool_options(engine, max_connections, Sync::Full)).await?;
+        let pool = open(pool_config(engine, max_connections, Sync::Full)).await?;
         // PostgreSQL: one pool for everything (clones share it).
         let (writer, relaxed) = if engine == Engine::Sqlite {
             (
-                open(pool_options(engine, 1, Sync::Full).min_connections(1)).await?,
-                open(pool_options(engine, 1, Sync::Normal)).await?,
+                open(pool_config(engine, 1, Sync::Full)).await?,
+                open(pool_config(engine, 1, Sync::Normal)).await?,
             )
         } else {
             (pool.clone(), pool.clone())
@@ -109,7 +113,7 @@ impl Store {
         Ok(store)
     }
 
-    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
 
@@ -122,9 +126,7 @@ impl Store {
     /// another connection has written since its last transaction, so a
     /// writer that is always the same one keeps the upper pages of every
     /// B-tree cached, however big the store grows.
-    pub(crate) async fn begin_write(
-        &self,
-    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub(crate) async fn begin_write(&self) -> std::result::Result<Tx, sqlx::Error> {
         self.begin_on(&self.writer).await
     }
 
@@ -136,23 +138,20 @@ impl Store {
     /// synced in order), so such a commit is durable at the latest with the
     /// next ordinary one. The caller holds the write guard, as for
     /// [`Store::begin_write`].
-    pub(crate) async fn begin_write_relaxed(
-        &self,
-    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    pub(crate) async fn begin_write_relaxed(&self) -> std::result::Result<Tx, sqlx::Error> {
         // SQLite: a connection of its own with synchronous=NORMAL (the
         // setting cannot change inside a transaction); PostgreSQL: this
         // transaction's commit only.
         let mut tx = self.begin_on(&self.relaxed).await?;
         if self.engine == Engine::Postgres {
-            tx.execute("SET LOCAL synchronous_commit = off").await?;
+            (&mut *tx)
+                .execute("SET LOCAL synchronous_commit = off")
+                .await?;
         }
         Ok(tx)
     }
 
-    async fn begin_on(
-        &self,
-        pool: &sqlx::AnyPool,
-    ) -> std::result::Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    async fn begin_on(&self, pool: &Pool) -> std::result::Result<Tx, sqlx::Error> {
         match self.engine {
             Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
             Engine::Postgres => pool.begin().await,
@@ -169,56 +168,85 @@ enum Sync {
 /// A pooled connection idle longer than this is pinged before it is used.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
-fn pool_options(engine: Engine, max_connections: u32, sync: Sync) -> AnyPoolOptions {
-    let opts = AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .min_connections(0)
-        .idle_timeout(Some(Duration::from_secs(300)))
-        .acquire_timeout(Duration::from_secs(10))
-        // sqlx pings every connection it hands out: on PostgreSQL a round
-        // trip before each request's first statement (a `_local` checkpoint
-        // is seven). A connection in steady use is known alive; only one
-        // idle for a while (a restarted server, a dropped socket) is tried.
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                if meta.idle_for > PING_IDLE_AFTER {
-                    conn.ping().await?;
-                }
-                Ok(true)
-            })
-        });
-    if engine != Engine::Sqlite {
-        return opts;
+/// When a call last found its connection gone, in milliseconds of
+/// [`process_ms`] (0: never). Every pooled connection older than that is
+/// retired when next acquired: after a PostgreSQL restart the first call
+/// to meet a dead connection fails, and the others are not handed out to
+/// fail in turn, one request each. (Process-wide: another pool in the
+/// same process then only reconnects once more.)
+static BROKEN_AT_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Milliseconds since this process first asked, from 1.
+fn process_ms() -> u64 {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+        + 1
+}
+
+/// Notes `err` if it shows its connection gone: the socket failed, or
+/// PostgreSQL ended the session (SQLSTATE class 57P, operator
+/// intervention, e.g. `57P01` at a shutdown or `pg_terminate_backend`;
+/// class 08, connection exception).
+pub(crate) fn note_if_broken(err: &sqlx::Error) {
+    let lost = match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    };
+    if lost {
+        BROKEN_AT_MS.fetch_max(process_ms(), Ordering::Relaxed);
     }
-    opts.after_connect(move |conn, _| {
-        Box::pin(async move {
-            // WAL lets readers run beside the writer; synchronous=FULL
-            // makes an acknowledged commit survive a power cut (DESIGN §3),
-            // NORMAL only a killed process (see `begin_write_relaxed`);
-            // busy_timeout lets the CLI and a running server share the
-            // file; journal_size_limit truncates the WAL back to 32 MiB
-            // after each checkpoint that resets it, so one burst does not
-            // leave a huge file. soft_heap_limit (process-wide) keeps
-            // SQLite's own memory near 8 MiB: the ten connections' page
-            // caches (2 MiB each by default) otherwise fill as the file
-            // grows, 6 -> 11 MB (16 MB at its peak) in the soak's first
-            // minutes; the kernel's page cache holds the file anyway.
-            conn.execute(match sync {
-                Sync::Full => {
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                     PRAGMA journal_size_limit=33554432; PRAGMA soft_heap_limit=8388608;"
-                }
-                Sync::Normal => {
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
-                     PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
-                     PRAGMA journal_size_limit=33554432; PRAGMA soft_heap_limit=8388608;"
-                }
-            })
-            .await?;
-            Ok(())
-        })
+}
+
+/// Was a connection of this age opened before the last break was seen?
+pub(crate) fn opened_before_last_break(age: Duration) -> bool {
+    let broken = BROKEN_AT_MS.load(Ordering::Relaxed);
+    broken != 0 && process_ms().saturating_sub(age.as_millis() as u64) <= broken
+}
+
+fn pool_config(engine: Engine, max_connections: u32, sync: Sync) -> PoolConfig {
+    PoolConfig {
+        max: max_connections,
+        setup: setup(engine, sync),
+        acquire_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(300),
+        // A connection in steady use is known alive; only one idle for a
+        // while (a restarted server, a dropped socket) is tried first.
+        ping_idle_after: PING_IDLE_AFTER,
+    }
+}
+
+/// What every new connection runs first.
+fn setup(engine: Engine, sync: Sync) -> Setup {
+    if engine != Engine::Sqlite {
+        return None;
+    }
+    // WAL lets readers run beside the writer; synchronous=FULL makes an
+    // acknowledged commit survive a power cut (DESIGN §3), NORMAL only a
+    // killed process (see `begin_write_relaxed`); busy_timeout lets the
+    // CLI and a running server share the file; journal_size_limit
+    // truncates the WAL back to 32 MiB after each checkpoint that resets
+    // it, so one burst does not leave a huge file. soft_heap_limit
+    // (process-wide) keeps SQLite's own memory near 8 MiB: the ten
+    // connections' page caches (2 MiB each by default) otherwise fill as
+    // the file grows, 6 -> 11 MB (16 MB at its peak) in the soak's first
+    // minutes; the kernel's page cache holds the file anyway.
+    Some(match sync {
+        Sync::Full => {
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+             PRAGMA journal_size_limit=33554432; PRAGMA soft_heap_limit=8388608;"
+        }
+        Sync::Normal => {
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA busy_timeout=10000; PRAGMA foreign_keys=ON; \
+             PRAGMA journal_size_limit=33554432; PRAGMA soft_heap_limit=8388608;"
+        }
     })
 }
 

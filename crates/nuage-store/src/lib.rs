@@ -28,6 +28,7 @@ mod events;
 mod instances;
 mod migrate;
 mod oauth;
+mod pool;
 mod purge;
 mod recovery;
 mod removals;
@@ -58,21 +59,21 @@ pub use throttle::ThrottleRow;
 pub use tokens::{TokenKind, TokenRow};
 
 pub use nuage_core::InstanceId;
-use sqlx::AnyPool;
+use pool::Pool;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pool: Pool,
     /// Where write transactions run (`connect.rs`, `begin_write`): on
     /// SQLite one connection of its own, on PostgreSQL `pool`.
-    writer: AnyPool,
+    writer: Pool,
     /// Where commits that need not wait for the disk run
     /// (`begin_write_relaxed`): on SQLite a connection of its own with
     /// synchronous=NORMAL, on PostgreSQL `pool`.
-    relaxed: AnyPool,
+    relaxed: Pool,
     engine: Engine,
     /// SQLite allows one writer: document writes take this lock so that two
     /// of our own transactions never deadlock upgrading a read lock, and so

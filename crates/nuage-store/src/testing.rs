@@ -469,3 +469,34 @@ impl Store {
         }
     }
 }
+
+/// The pool under a caller that gives up halfway (`tests/pool.rs`).
+impl Store {
+    /// Runs a statement that takes seconds (to be cancelled by the caller).
+    pub async fn test_slow_statement(&self) -> Result<(), sqlx::Error> {
+        let sql = match self.engine() {
+            crate::Engine::Postgres => "SELECT pg_sleep(3)",
+            // A count to 10 million: about a second of work for SQLite.
+            crate::Engine::Sqlite => {
+                "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 10000000) \
+                 SELECT COUNT(*) FROM c"
+            }
+        };
+        sqlx::query(sql).execute(self.pool()).await.map(|_| ())
+    }
+
+    /// Begins a document transaction that locks `doctype`'s row and sets
+    /// its `update_seq` to 999,999, and drops it without commit.
+    pub async fn test_abandoned_write(&self, inst: &crate::InstanceId, doctype: &str) {
+        let mut tx = self.begin_write().await.unwrap();
+        sqlx::query(
+            "UPDATE doctypes SET update_seq = 999999 WHERE instance_id = $1 AND doctype = $2",
+        )
+        .bind(inst.as_str())
+        .bind(doctype)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        drop(tx);
+    }
+}

@@ -170,7 +170,9 @@ impl Store {
         ids: &[String],
     ) -> Result<HashMap<String, RevTree>> {
         let mut conn = self.pool().acquire().await?;
-        rev_trees_on(&mut conn, inst, doctype, ids).await
+        let trees = rev_trees_on(&mut conn, inst, doctype, ids).await?;
+        conn.clean();
+        Ok(trees)
     }
 
     /// The given revisions of one document, with their bodies where kept.

@@ -142,7 +142,9 @@ impl crate::Store {
                 .fetch_optional(&mut *conn)
                 .await?
                 .flatten();
-        usage_on(&mut conn, inst, quota).await
+        let usage = usage_on(&mut conn, inst, quota).await?;
+        conn.clean();
+        Ok(usage)
     }
 }
 

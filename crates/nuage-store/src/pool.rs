@@ -1,0 +1,374 @@
+//! The store's connection pool.
+//!
+//! sqlx's own pool tests every connection given back to it with a round
+//! trip (a `Sync` on PostgreSQL, a command to the worker thread on SQLite),
+//! because a future dropped in the middle of a query may leave it half
+//! read. On PostgreSQL that doubled the round trips of a one-statement
+//! request: a `GET` of a document was a query and a ping, and 13 % of the
+//! server's CPU went to the pings (bench/README.md, "the pool's pings on
+//! release"). This pool tests only the connections that need it: one whose
+//! last use did not finish cleanly (an error, a cancelled future, a
+//! transaction dropped without commit: its `ROLLBACK` is sent then), one
+//! idle for more than a second, and none opened before a lost connection
+//! was seen (`connect.rs`, after a PostgreSQL restart).
+//!
+//! A connection given back with messages still to read (a `fetch_optional`
+//! stops at its row) is fine: sqlx reads up to the server's
+//! `ReadyForQuery` before its next statement.
+//!
+//! Must stay true: at most `max` connections exist; a transaction dropped
+//! without commit is rolled back before its connection serves anyone
+//! else; a connection that failed is tested before it is used again.
+
+use futures_util::{StreamExt, TryStreamExt, stream};
+use sqlx::AnyConnection;
+use sqlx::any::{AnyConnectOptions, AnyQueryResult, AnyRow, AnyStatement};
+use sqlx::{Any, Connection, Either, Execute, Executor};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type BoxStream<'a, T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = T> + Send + 'a>>;
+
+/// Statements run on every new connection (SQLite's settings).
+pub(crate) type Setup = Option<&'static str>;
+
+#[derive(Clone)]
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: AnyConnectOptions,
+    setup: Setup,
+    max: u32,
+    /// One permit per connection that may exist.
+    permits: Arc<Semaphore>,
+    /// Connections given back cleanly, the most recent last.
+    idle: Mutex<Vec<Idle>>,
+    acquire_timeout: Duration,
+    idle_timeout: Duration,
+    /// A connection idle longer than this is pinged before it is used.
+    ping_idle_after: Duration,
+}
+
+struct Idle {
+    conn: AnyConnection,
+    opened: Instant,
+    since: Instant,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("max", &self.inner.max)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a pool is made.
+pub(crate) struct PoolConfig {
+    pub max: u32,
+    pub setup: Setup,
+    pub acquire_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub ping_idle_after: Duration,
+}
+
+impl Pool {
+    /// A pool for `url`, with one connection opened at once to show that
+    /// the database can be reached.
+    pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<Pool, sqlx::Error> {
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = Pool {
+            inner: Arc::new(Inner {
+                options,
+                setup: config.setup,
+                max: config.max.max(1),
+                permits: Arc::new(Semaphore::new(config.max.max(1) as usize)),
+                idle: Mutex::new(Vec::new()),
+                acquire_timeout: config.acquire_timeout,
+                idle_timeout: config.idle_timeout,
+                ping_idle_after: config.ping_idle_after,
+            }),
+        };
+        let mut first = pool.acquire().await?;
+        first.clean();
+        Ok(pool)
+    }
+
+    /// A connection, within the acquire timeout.
+    pub(crate) async fn acquire(&self) -> Result<Lease, sqlx::Error> {
+        let inner = &self.inner;
+        let permit =
+            tokio::time::timeout(inner.acquire_timeout, inner.permits.clone().acquire_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(|_| sqlx::Error::PoolClosed)?;
+        loop {
+            let Some(idle) = self.take_idle() else { break };
+            if crate::connect::opened_before_last_break(idle.opened.elapsed()) {
+                continue;
+            }
+            let mut conn = idle.conn;
+            if idle.since.elapsed() > inner.ping_idle_after && conn.ping().await.is_err() {
+                continue;
+            }
+            return Ok(Lease::new(conn, idle.opened, permit, self.clone()));
+        }
+        let mut conn = AnyConnection::connect_with(&inner.options).await?;
+        if let Some(setup) = inner.setup {
+            conn.execute(setup).await?;
+        }
+        Ok(Lease::new(conn, Instant::now(), permit, self.clone()))
+    }
+
+    /// The most recently given back connection; those idle too long are
+    /// closed on the way.
+    fn take_idle(&self) -> Option<Idle> {
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let timeout = self.inner.idle_timeout;
+        if idle.first().is_some_and(|i| i.since.elapsed() > timeout) {
+            idle.retain(|i| i.since.elapsed() <= timeout);
+        }
+        idle.pop()
+    }
+
+    fn give_back(&self, conn: AnyConnection, opened: Instant) {
+        if self.inner.permits.is_closed() {
+            return;
+        }
+        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        idle.push(Idle {
+            conn,
+            opened,
+            since: Instant::now(),
+        });
+    }
+
+    /// A transaction (`BEGIN`, or `begin` as given, e.g. SQLite's
+    /// `BEGIN IMMEDIATE`).
+    pub(crate) async fn begin_with(&self, begin: &'static str) -> Result<Tx, sqlx::Error> {
+        let mut lease = self.acquire().await?;
+        lease.conn().execute(begin).await?;
+        Ok(Tx { lease, open: true })
+    }
+
+    pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.begin_with("BEGIN").await
+    }
+
+    /// Refuses new connections, waits for those in use to come back, and
+    /// closes them all.
+    pub(crate) async fn close(&self) {
+        let inner = &self.inner;
+        if inner.permits.is_closed() {
+            return;
+        }
+        // Every permit back: nothing is in use any more.
+        let all = inner.permits.clone().acquire_many_owned(inner.max).await;
+        inner.permits.close();
+        drop(all);
+        let conns: Vec<Idle> =
+            std::mem::take(&mut *inner.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for i in conns {
+            let _ = i.conn.close().await;
+        }
+    }
+}
+
+/// A connection taken from the pool; given back when dropped, tested
+/// first unless its last use was marked clean.
+pub(crate) struct Lease {
+    conn: Option<AnyConnection>,
+    opened: Instant,
+    clean: bool,
+    /// Sent before the connection serves anyone else (a dropped
+    /// transaction's `ROLLBACK`).
+    pending: Option<&'static str>,
+    permit: Option<OwnedSemaphorePermit>,
+    pool: Pool,
+}
+
+impl Lease {
+    fn new(
+        conn: AnyConnection,
+        opened: Instant,
+        permit: OwnedSemaphorePermit,
+        pool: Pool,
+    ) -> Lease {
+        Lease {
+            conn: Some(conn),
+            opened,
+            clean: false,
+            pending: None,
+            permit: Some(permit),
+            pool,
+        }
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.clean = false;
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+
+    /// The last statement finished: the connection can be given back as is.
+    pub(crate) fn clean(&mut self) {
+        self.clean = true;
+    }
+}
+
+impl std::ops::Deref for Lease {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl std::ops::DerefMut for Lease {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn()
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let permit = self.permit.take();
+        if self.clean && self.pending.is_none() {
+            self.pool.give_back(conn, self.opened);
+            drop(permit);
+            return;
+        }
+        // Tested (and the pending statement sent) off the caller's path;
+        // the permit is held until then, so the pool never exceeds `max`.
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let pool = self.pool.clone();
+        let opened = self.opened;
+        let pending = self.pending.take();
+        rt.spawn(async move {
+            let ok = match pending {
+                Some(sql) => conn.execute(sql).await.is_ok(),
+                None => conn.ping().await.is_ok(),
+            };
+            if ok {
+                pool.give_back(conn, opened);
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// A transaction on a pooled connection; rolled back if dropped before
+/// [`Tx::commit`].
+pub(crate) struct Tx {
+    lease: Lease,
+    open: bool,
+}
+
+impl Tx {
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.lease.conn().execute("COMMIT").await?;
+        self.open = false;
+        self.lease.clean();
+        Ok(())
+    }
+
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.lease.conn().execute("ROLLBACK").await?;
+        self.open = false;
+        self.lease.clean();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.lease
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.lease.conn()
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if self.open {
+            self.lease.pending = Some("ROLLBACK");
+        }
+    }
+}
+
+/// Statements on the pool itself, as on sqlx's pool: each takes a
+/// connection for its own run.
+impl<'p> Executor<'p> for &'_ Pool {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let pool = self.clone();
+        // Read whole before the connection goes back: the store reads
+        // pages of bounded size, never an unbounded stream, from the pool.
+        stream::once(async move {
+            let mut lease = pool.acquire().await?;
+            let items: Vec<_> = lease.conn().fetch_many(query).try_collect().await?;
+            lease.clean();
+            Ok::<_, sqlx::Error>(stream::iter(items.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'p: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        let pool = self.clone();
+        Box::pin(async move {
+            let mut lease = pool.acquire().await?;
+            let row = lease.conn().fetch_optional(query).await?;
+            lease.clean();
+            Ok(row)
+        })
+    }
+
+    fn prepare_with<'e>(
+        self,
+        sql: sqlx::SqlStr,
+        parameters: &'e [sqlx::any::AnyTypeInfo],
+    ) -> BoxFuture<'e, Result<AnyStatement, sqlx::Error>>
+    where
+        'p: 'e,
+    {
+        let pool = self.clone();
+        Box::pin(async move {
+            let mut lease = pool.acquire().await?;
+            let statement = lease.conn().prepare_with(sql, parameters).await?;
+            lease.clean();
+            Ok(statement)
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! The connection pool (`src/pool.rs`) when its users give up halfway: a
+//! request cancelled in the middle of a statement, a transaction dropped
+//! without commit. Connections go back to the pool without a round trip
+//! when their last use finished; these are the uses that did not.
+
+use nuage_store::testing::{TestDb, new_doc};
+use nuage_store::*;
+use std::time::Duration;
+
+/// A statement cancelled midway (a client that hung up) leaves a
+/// connection that answers the next statements with their own results.
+async fn a_statement_cancelled_midway_leaves_usable_connections(db: &TestDb) {
+    let store = db.open().await;
+    store.test_instance("a.test").await;
+    for _ in 0..3 {
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(100), store.test_slow_statement()).await;
+        assert!(cancelled.is_err(), "the slow statement was not slow");
+        // More calls than the pool has connections: each must get its own
+        // answer, not what the cancelled statement left to read.
+        for _ in 0..12 {
+            assert_eq!(store.count_instances().await.unwrap(), 1);
+        }
+    }
+}
+
+/// A transaction dropped without commit (a handler that returned early)
+/// is rolled back before its connection serves anyone else: its change is
+/// gone and its lock does not hold up the next write.
+async fn a_dropped_transaction_is_rolled_back_before_the_next_write(db: &TestDb) {
+    let store = db.open().await;
+    let inst = store.test_instance("a.test").await;
+    let dt = "io.nuage.pool";
+    store
+        .write_docs(&inst, dt, vec![new_doc("one", serde_json::json!({}))])
+        .await
+        .unwrap();
+    for i in 0..3 {
+        store.test_abandoned_write(&inst, dt).await;
+        let written = tokio::time::timeout(
+            Duration::from_secs(5),
+            store.write_docs(
+                &inst,
+                dt,
+                vec![new_doc(&format!("d{i}"), serde_json::json!({}))],
+            ),
+        )
+        .await
+        .expect("the next write waited on the dropped transaction")
+        .unwrap();
+        assert!(matches!(written[0], WriteOutcome::Written(_)));
+        let info = store.doctype_info(&inst, dt).await.unwrap().unwrap();
+        assert_eq!(
+            info.update_seq,
+            i + 2,
+            "the dropped transaction's change stayed"
+        );
+    }
+}
+
+nuage_store::on_both_engines!(
+    a_statement_cancelled_midway_leaves_usable_connections,
+    a_dropped_transaction_is_rolled_back_before_the_next_write,
+);

@@ -366,3 +366,30 @@ async fn postgres_connections_killed_under_the_pool_fail_one_call() {
         assert_eq!(store.count_instances().await.unwrap(), 2);
     }
 }
+
+/// Migration 0011 drops the foreign keys of `docs` and `revs` on
+/// PostgreSQL by name (`DROP CONSTRAINT IF EXISTS`, silent when a name is
+/// wrong): none is left, whatever its name, and the others stay.
+#[tokio::test]
+async fn postgres_documents_and_revisions_have_no_foreign_keys_left() {
+    use sqlx::Connection;
+    let db = TestDb::new(Engine::Postgres).await;
+    let _store = db.open().await;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint \
+         WHERE contype = 'f' AND conrelid::regclass::text IN ('docs', 'revs', 'local_docs') \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        keys.iter().all(|(table, _)| table == "local_docs"),
+        "foreign keys left on docs or revs: {keys:?}"
+    );
+    assert!(
+        keys.iter().any(|(table, _)| table == "local_docs"),
+        "the other tables' foreign keys were dropped too: {keys:?}"
+    );
+}

@@ -218,6 +218,9 @@ fn pool_config(engine: Engine, max_connections: u32, sync: Sync) -> PoolConfig {
         // A connection in steady use is known alive; only one idle for a
         // while (a restarted server, a dropped socket) is tried first.
         ping_idle_after: PING_IDLE_AFTER,
+        // SQLite's writer (a pool of one) keeps its connection and page
+        // cache however long the server rests.
+        min_idle: usize::from(engine == Engine::Sqlite && max_connections == 1),
     }
 }
 

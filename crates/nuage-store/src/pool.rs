@@ -17,13 +17,18 @@
 //! `ReadyForQuery` before its next statement.
 //!
 //! Must stay true: at most `max` connections exist; a transaction dropped
-//! without commit is rolled back before its connection serves anyone
-//! else; a connection that failed is tested before it is used again.
+//! without commit, or while its `BEGIN` was on the way, is rolled back
+//! before its connection serves anyone else; a connection that failed is
+//! tested before it is used again; an acquire gives up after its timeout,
+//! whatever it was waiting for (a slot, a test, a new connection); idle
+//! connections close after `idle_timeout` even when nothing uses the pool
+//! (`reap`).
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use sqlx::AnyConnection;
 use sqlx::any::{AnyConnectOptions, AnyQueryResult, AnyRow, AnyStatement};
 use sqlx::{Any, Connection, Either, Execute, Executor};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -51,6 +56,52 @@ struct Inner {
     idle_timeout: Duration,
     /// A connection idle longer than this is pinged before it is used.
     ping_idle_after: Duration,
+    /// Idle connections kept open past `idle_timeout` (the SQLite
+    /// writer's, whose page cache is worth keeping).
+    min_idle: usize,
+    /// `close` began: no more connections are handed out.
+    closing: AtomicBool,
+}
+
+impl Inner {
+    /// Closes the connections idle longer than `idle_timeout`, the oldest
+    /// first, down to `min_idle`.
+    fn prune(&self, idle: &mut Vec<Idle>) {
+        let stale = idle
+            .iter()
+            .take_while(|i| i.since.elapsed() > self.idle_timeout)
+            .count()
+            .min(idle.len().saturating_sub(self.min_idle));
+        idle.drain(..stale);
+    }
+}
+
+/// Closes idle connections past their time while nothing uses the pool
+/// (a server at rest keeps no PostgreSQL backends busy); ends with the
+/// pool.
+async fn reap(inner: std::sync::Weak<Inner>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closing.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        inner.prune(&mut idle);
+    }
+}
+
+/// A connection that may succeed if tried again shortly: refused or
+/// reset (a PostgreSQL restarting), or PostgreSQL starting up (57P03).
+fn worth_retrying(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+        ),
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
 }
 
 struct Idle {
@@ -74,6 +125,7 @@ pub(crate) struct PoolConfig {
     pub acquire_timeout: Duration,
     pub idle_timeout: Duration,
     pub ping_idle_after: Duration,
+    pub min_idle: usize,
 }
 
 impl Pool {
@@ -91,23 +143,43 @@ impl Pool {
                 acquire_timeout: config.acquire_timeout,
                 idle_timeout: config.idle_timeout,
                 ping_idle_after: config.ping_idle_after,
+                min_idle: config.min_idle,
+                closing: AtomicBool::new(false),
             }),
         };
+        tokio::spawn(reap(
+            Arc::downgrade(&pool.inner),
+            (config.idle_timeout / 5).max(Duration::from_secs(1)),
+        ));
         let mut first = pool.acquire().await?;
         first.clean();
         Ok(pool)
     }
 
-    /// A connection, within the acquire timeout.
+    /// A connection, within the acquire timeout: waiting for a slot,
+    /// testing an idle connection and opening a new one all count. A
+    /// refused connection or a server still starting (SQLSTATE 57P03, just
+    /// after a restart) is retried until then.
     pub(crate) async fn acquire(&self) -> Result<Lease, sqlx::Error> {
         let inner = &self.inner;
-        let permit =
-            tokio::time::timeout(inner.acquire_timeout, inner.permits.clone().acquire_owned())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)?
-                .map_err(|_| sqlx::Error::PoolClosed)?;
-        loop {
-            let Some(idle) = self.take_idle() else { break };
+        if inner.closing.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        let deadline = tokio::time::Instant::now() + inner.acquire_timeout;
+        tokio::time::timeout_at(deadline, self.acquire_now())
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)?
+    }
+
+    async fn acquire_now(&self) -> Result<Lease, sqlx::Error> {
+        let inner = &self.inner;
+        let permit = inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        while let Some(idle) = self.take_idle() {
             if crate::connect::opened_before_last_break(idle.opened.elapsed()) {
                 continue;
             }
@@ -117,21 +189,32 @@ impl Pool {
             }
             return Ok(Lease::new(conn, idle.opened, permit, self.clone()));
         }
-        let mut conn = AnyConnection::connect_with(&inner.options).await?;
-        if let Some(setup) = inner.setup {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match self.open_one().await {
+                Ok(conn) => return Ok(Lease::new(conn, Instant::now(), permit, self.clone())),
+                Err(e) if worth_retrying(&e) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn open_one(&self) -> Result<AnyConnection, sqlx::Error> {
+        let mut conn = AnyConnection::connect_with(&self.inner.options).await?;
+        if let Some(setup) = self.inner.setup {
             conn.execute(setup).await?;
         }
-        Ok(Lease::new(conn, Instant::now(), permit, self.clone()))
+        Ok(conn)
     }
 
     /// The most recently given back connection; those idle too long are
     /// closed on the way.
     fn take_idle(&self) -> Option<Idle> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let timeout = self.inner.idle_timeout;
-        if idle.first().is_some_and(|i| i.since.elapsed() > timeout) {
-            idle.retain(|i| i.since.elapsed() <= timeout);
-        }
+        self.inner.prune(&mut idle);
         idle.pop()
     }
 
@@ -150,9 +233,19 @@ impl Pool {
     /// A transaction (`BEGIN`, or `begin` as given, e.g. SQLite's
     /// `BEGIN IMMEDIATE`).
     pub(crate) async fn begin_with(&self, begin: &'static str) -> Result<Tx, sqlx::Error> {
-        let mut lease = self.acquire().await?;
-        lease.conn().execute(begin).await?;
-        Ok(Tx { lease, open: true })
+        // Open from before `BEGIN` is sent: if this future is dropped
+        // meanwhile, the `ROLLBACK` goes before the connection serves again.
+        let mut tx = Tx {
+            lease: self.acquire().await?,
+            open: true,
+        };
+        if let Err(e) = tx.lease.conn().execute(begin).await {
+            // Refused (SQLite busy, a broken connection): nothing is open;
+            // the connection is tested before its next use.
+            tx.open = false;
+            return Err(e);
+        }
+        Ok(tx)
     }
 
     pub(crate) async fn begin(&self) -> Result<Tx, sqlx::Error> {
@@ -163,7 +256,7 @@ impl Pool {
     /// closes them all.
     pub(crate) async fn close(&self) {
         let inner = &self.inner;
-        if inner.permits.is_closed() {
+        if inner.closing.swap(true, Ordering::Relaxed) {
             return;
         }
         // Every permit back: nothing is in use any more.

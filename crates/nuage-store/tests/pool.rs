@@ -58,7 +58,45 @@ async fn a_dropped_transaction_is_rolled_back_before_the_next_write(db: &TestDb)
     }
 }
 
+/// A transaction whose caller gave up while its `BEGIN` was on the way
+/// (cancelled at one of its first waits) leaves no transaction open on the
+/// connection: later statements on it commit, seen from other connections.
+async fn a_transaction_cancelled_while_it_begins_leaves_nothing_open(db: &TestDb) {
+    let store = db.open().await;
+    let inst = store.test_instance("a.test").await;
+    let dt = "io.nuage.pool";
+    let mut cancelled = 0;
+    for i in 0..10 {
+        // Given up after 0, 50, 100… µs: while it begins, or a little
+        // later (done if it never had to wait that long).
+        let patience = Duration::from_micros(50 * i as u64);
+        let given_up = tokio::time::timeout(patience, store.test_abandoned_write(&inst, dt)).await;
+        cancelled += usize::from(given_up.is_err());
+        store
+            .write_docs(
+                &inst,
+                dt,
+                vec![new_doc(&format!("d{i}"), serde_json::json!({}))],
+            )
+            .await
+            .unwrap();
+        store
+            .create_instance(NewInstance {
+                domain: format!("x{i}.test"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    assert!(cancelled > 0, "no transaction was cancelled");
+    let other = db.open().await;
+    assert_eq!(other.count_instances().await.unwrap(), 11);
+    let info = other.doctype_info(&inst, dt).await.unwrap().unwrap();
+    assert_eq!((info.update_seq, info.doc_count), (10, 10));
+}
+
 nuage_store::on_both_engines!(
+    a_transaction_cancelled_while_it_begins_leaves_nothing_open,
     a_statement_cancelled_midway_leaves_usable_connections,
     a_dropped_transaction_is_rolled_back_before_the_next_write,
 );

@@ -3,8 +3,6 @@
 use crate::pool::{Pool, PoolConfig, Setup, Tx};
 use crate::{EventBus, Result, Store, StoreError, migrate};
 use sqlx::{AnyConnection, Connection, Executor};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -167,47 +165,6 @@ enum Sync {
 
 /// A pooled connection idle longer than this is pinged before it is used.
 const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
-
-/// When a call last found its connection gone, in milliseconds of
-/// [`process_ms`] (0: never). Every pooled connection older than that is
-/// retired when next acquired: after a PostgreSQL restart the first call
-/// to meet a dead connection fails, and the others are not handed out to
-/// fail in turn, one request each. (Process-wide: another pool in the
-/// same process then only reconnects once more.)
-static BROKEN_AT_MS: AtomicU64 = AtomicU64::new(0);
-
-/// Milliseconds since this process first asked, from 1.
-fn process_ms() -> u64 {
-    static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
-        .as_millis() as u64
-        + 1
-}
-
-/// Notes `err` if it shows its connection gone: the socket failed, or
-/// PostgreSQL ended the session (SQLSTATE class 57P, operator
-/// intervention, e.g. `57P01` at a shutdown or `pg_terminate_backend`;
-/// class 08, connection exception).
-pub(crate) fn note_if_broken(err: &sqlx::Error) {
-    let lost = match err {
-        sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
-        _ => false,
-    };
-    if lost {
-        BROKEN_AT_MS.fetch_max(process_ms(), Ordering::Relaxed);
-    }
-}
-
-/// Was a connection of this age opened before the last break was seen?
-pub(crate) fn opened_before_last_break(age: Duration) -> bool {
-    let broken = BROKEN_AT_MS.load(Ordering::Relaxed);
-    broken != 0 && process_ms().saturating_sub(age.as_millis() as u64) <= broken
-}
 
 fn pool_config(engine: Engine, max_connections: u32, sync: Sync) -> PoolConfig {
     PoolConfig {

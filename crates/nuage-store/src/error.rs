@@ -3,7 +3,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(sqlx::Error),
+    Db(#[from] sqlx::Error),
     #[error("{0} already exists")]
     Exists(String),
     #[error(
@@ -43,22 +43,12 @@ pub enum StoreError {
     },
 }
 
-impl From<sqlx::Error> for StoreError {
-    /// Every database error of the store passes here: one that shows the
-    /// connection itself is gone (a restarted PostgreSQL) retires the
-    /// pool's older connections too (`connect.rs`).
-    fn from(err: sqlx::Error) -> Self {
-        crate::connect::note_if_broken(&err);
-        StoreError::Db(err)
-    }
-}
-
 impl StoreError {
     /// Maps a unique-constraint violation to `Exists(what)`.
     pub(crate) fn unique(err: sqlx::Error, what: impl Into<String>) -> Self {
         match &err {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Exists(what.into()),
-            _ => Self::from(err),
+            _ => Self::Db(err),
         }
     }
 }

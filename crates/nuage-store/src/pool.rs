@@ -9,8 +9,9 @@
 //! release"). This pool tests only the connections that need it: one whose
 //! last use did not finish cleanly (an error, a cancelled future, a
 //! transaction dropped without commit: its `ROLLBACK` is sent then), one
-//! idle for more than a second, and none opened before a lost connection
-//! was seen (`connect.rs`, after a PostgreSQL restart).
+//! idle for more than a second. When a use shows its connection gone (a
+//! PostgreSQL restart), every connection of the pool opened before is
+//! retired at once, so that one call fails, not one per connection.
 //!
 //! A connection given back with messages still to read (a `fetch_optional`
 //! stops at its row) is fine: sqlx reads up to the server's
@@ -50,8 +51,9 @@ struct Inner {
     max: u32,
     /// One permit per connection that may exist.
     permits: Arc<Semaphore>,
-    /// Connections given back cleanly, the most recent last.
-    idle: Mutex<Vec<Idle>>,
+    /// Connections given back cleanly, the most recent last, and when a
+    /// lost connection was last seen.
+    idle: Mutex<IdleList>,
     acquire_timeout: Duration,
     idle_timeout: Duration,
     /// A connection idle longer than this is pinged before it is used.
@@ -63,7 +65,19 @@ struct Inner {
     closing: AtomicBool,
 }
 
+#[derive(Default)]
+struct IdleList {
+    conns: Vec<Idle>,
+    /// A use found its connection gone then: no connection opened before
+    /// is handed out again.
+    broken_at: Option<Instant>,
+}
+
 impl Inner {
+    fn idle(&self) -> std::sync::MutexGuard<'_, IdleList> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Closes the connections idle longer than `idle_timeout`, the oldest
     /// first, down to `min_idle`.
     fn prune(&self, idle: &mut Vec<Idle>) {
@@ -86,8 +100,21 @@ async fn reap(inner: std::sync::Weak<Inner>, every: Duration) {
         if inner.closing.load(Ordering::Relaxed) {
             return;
         }
-        let mut idle = inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        inner.prune(&mut idle);
+        inner.prune(&mut inner.idle().conns);
+    }
+}
+
+/// Does `err` show its connection gone: the socket failed, or PostgreSQL
+/// ended the session (SQLSTATE class 57P, operator intervention, e.g.
+/// `57P01` at a shutdown or `pg_terminate_backend`; class 08, connection
+/// exception)?
+fn connection_lost(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
     }
 }
 
@@ -139,7 +166,7 @@ impl Pool {
                 setup: config.setup,
                 max: config.max.max(1),
                 permits: Arc::new(Semaphore::new(config.max.max(1) as usize)),
-                idle: Mutex::new(Vec::new()),
+                idle: Mutex::new(IdleList::default()),
                 acquire_timeout: config.acquire_timeout,
                 idle_timeout: config.idle_timeout,
                 ping_idle_after: config.ping_idle_after,
@@ -180,11 +207,11 @@ impl Pool {
             .await
             .map_err(|_| sqlx::Error::PoolClosed)?;
         while let Some(idle) = self.take_idle() {
-            if crate::connect::opened_before_last_break(idle.opened.elapsed()) {
-                continue;
-            }
             let mut conn = idle.conn;
-            if idle.since.elapsed() > inner.ping_idle_after && conn.ping().await.is_err() {
+            if idle.since.elapsed() > inner.ping_idle_after
+                && let Err(e) = conn.ping().await
+            {
+                self.note(&e);
                 continue;
             }
             return Ok(Lease::new(conn, idle.opened, permit, self.clone()));
@@ -213,21 +240,48 @@ impl Pool {
     /// The most recently given back connection; those idle too long are
     /// closed on the way.
     fn take_idle(&self) -> Option<Idle> {
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        self.inner.prune(&mut idle);
-        idle.pop()
+        let mut idle = self.inner.idle();
+        self.inner.prune(&mut idle.conns);
+        idle.conns.pop()
     }
 
+    /// Back to the idle list, unless it was opened before a connection
+    /// was seen lost.
     fn give_back(&self, conn: AnyConnection, opened: Instant) {
-        if self.inner.permits.is_closed() {
+        let mut idle = self.inner.idle();
+        if idle.broken_at.is_some_and(|at| opened <= at) {
             return;
         }
-        let mut idle = self.inner.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.push(Idle {
+        idle.conns.push(Idle {
             conn,
             opened,
             since: Instant::now(),
         });
+    }
+
+    /// Notes a failed use: one whose connection is gone retires every
+    /// connection opened before (idle ones now, those in use when given
+    /// back).
+    fn note(&self, err: &sqlx::Error) {
+        if connection_lost(err) {
+            let mut idle = self.inner.idle();
+            idle.broken_at = Some(Instant::now());
+            idle.conns.clear();
+        }
+    }
+
+    /// Ends one use of `lease` by how it went: a success leaves the
+    /// connection clean, a failure is noted.
+    fn settle<T>(
+        &self,
+        lease: &mut Lease,
+        result: Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        match &result {
+            Ok(_) => lease.clean(),
+            Err(e) => self.note(e),
+        }
+        result
     }
 
     /// A transaction (`BEGIN`, or `begin` as given, e.g. SQLite's
@@ -243,6 +297,7 @@ impl Pool {
             // Refused (SQLite busy, a broken connection): nothing is open;
             // the connection is tested before its next use.
             tx.open = false;
+            self.note(&e);
             return Err(e);
         }
         Ok(tx)
@@ -263,8 +318,7 @@ impl Pool {
         let all = inner.permits.clone().acquire_many_owned(inner.max).await;
         inner.permits.close();
         drop(all);
-        let conns: Vec<Idle> =
-            std::mem::take(&mut *inner.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        let conns = std::mem::take(&mut inner.idle().conns);
         for i in conns {
             let _ = i.conn.close().await;
         }
@@ -349,12 +403,13 @@ impl Drop for Lease {
         let opened = self.opened;
         let pending = self.pending.take();
         rt.spawn(async move {
-            let ok = match pending {
-                Some(sql) => conn.execute(sql).await.is_ok(),
-                None => conn.ping().await.is_ok(),
+            let tested = match pending {
+                Some(sql) => conn.execute(sql).await.map(drop),
+                None => conn.ping().await,
             };
-            if ok {
-                pool.give_back(conn, opened);
+            match tested {
+                Ok(()) => pool.give_back(conn, opened),
+                Err(e) => pool.note(&e),
             }
             drop(permit);
         });
@@ -369,18 +424,20 @@ pub(crate) struct Tx {
 }
 
 impl Tx {
-    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        self.lease.conn().execute("COMMIT").await?;
-        self.open = false;
-        self.lease.clean();
-        Ok(())
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end("COMMIT").await
     }
 
-    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
-        self.lease.conn().execute("ROLLBACK").await?;
-        self.open = false;
-        self.lease.clean();
-        Ok(())
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end("ROLLBACK").await
+    }
+
+    async fn end(mut self, sql: &'static str) -> Result<(), sqlx::Error> {
+        let done = self.lease.conn().execute(sql).await.map(drop);
+        // Failed, it stays open: the `ROLLBACK` goes when it is dropped.
+        self.open = done.is_err();
+        let pool = self.lease.pool.clone();
+        pool.settle(&mut self.lease, done)
     }
 }
 
@@ -423,8 +480,8 @@ impl<'p> Executor<'p> for &'_ Pool {
         // pages of bounded size, never an unbounded stream, from the pool.
         stream::once(async move {
             let mut lease = pool.acquire().await?;
-            let items: Vec<_> = lease.conn().fetch_many(query).try_collect().await?;
-            lease.clean();
+            let items: Result<Vec<_>, _> = lease.conn().fetch_many(query).try_collect().await;
+            let items = pool.settle(&mut lease, items)?;
             Ok::<_, sqlx::Error>(stream::iter(items.into_iter().map(Ok)))
         })
         .try_flatten()
@@ -442,9 +499,8 @@ impl<'p> Executor<'p> for &'_ Pool {
         let pool = self.clone();
         Box::pin(async move {
             let mut lease = pool.acquire().await?;
-            let row = lease.conn().fetch_optional(query).await?;
-            lease.clean();
-            Ok(row)
+            let row = lease.conn().fetch_optional(query).await;
+            pool.settle(&mut lease, row)
         })
     }
 
@@ -459,9 +515,8 @@ impl<'p> Executor<'p> for &'_ Pool {
         let pool = self.clone();
         Box::pin(async move {
             let mut lease = pool.acquire().await?;
-            let statement = lease.conn().prepare_with(sql, parameters).await?;
-            lease.clean();
-            Ok(statement)
+            let statement = lease.conn().prepare_with(sql, parameters).await;
+            pool.settle(&mut lease, statement)
         })
     }
 }

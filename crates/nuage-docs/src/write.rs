@@ -192,7 +192,16 @@ impl Db<'_> {
         let outcomes = if writes.is_empty() {
             Ok(Vec::new())
         } else {
-            store.write_docs(self.inst, self.doctype, writes).await
+            match store.write_docs(self.inst, self.doctype, writes).await {
+                // One document refused, as the store refuses each of a
+                // batch's documents that does not fit (`apply_batch`).
+                Err(nuage_store::StoreError::QuotaExceeded { needed, usage })
+                    if write_ids.len() == 1 =>
+                {
+                    Ok(vec![WriteOutcome::QuotaExceeded { needed, usage }])
+                }
+                other => other,
+            }
         };
         // Blobs stored for a document that was then refused are garbage:
         // the collector is told to look (blob_gc.rs).
@@ -200,8 +209,12 @@ impl Db<'_> {
             Err(_) => true,
             Ok(o) => {
                 slots.iter().any(Result::is_err)
-                    || o.iter()
-                        .any(|o| matches!(o, WriteOutcome::Conflict | WriteOutcome::StaleStubs))
+                    || o.iter().any(|o| {
+                        !matches!(
+                            o,
+                            WriteOutcome::Written(_) | WriteOutcome::AlreadyPresent(_)
+                        )
+                    })
             }
         };
         if stores_blobs && failed {
@@ -218,6 +231,13 @@ impl Db<'_> {
                         Ok((id, rev.clone()))
                     }
                     WriteOutcome::Conflict => Err((id, DocError::conflict())),
+                    WriteOutcome::QuotaExceeded { needed, usage } => Err((
+                        id,
+                        DocError::QuotaExceeded {
+                            needed: *needed,
+                            usage: usage.clone(),
+                        },
+                    )),
                     // Replaced since the stubs were resolved: as a stub
                     // naming no leaf's attachment is refused.
                     WriteOutcome::StaleStubs => Err((

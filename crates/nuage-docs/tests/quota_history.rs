@@ -52,6 +52,23 @@ async fn a_replicated_history_counts_against_the_quota(db: &TestDb) {
     );
 }
 
+/// Documents `d00`, `d01`, … carrying `pad`, written until the quota
+/// refuses one.
+async fn fill(d: &nuage_docs::Db<'_>, pad: &str) -> Vec<(String, Rev)> {
+    let mut revs = Vec::new();
+    for i in 0.. {
+        match d
+            .put(&format!("d{i:02}"), json!({"i": i, "pad": pad}), None, true)
+            .await
+        {
+            Ok(r) => revs.push(r),
+            Err(nuage_docs::DocError::QuotaExceeded { .. }) => break,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    revs
+}
+
 /// The instance's total is the one its rows add up to.
 async fn consistent(store: &nuage_store::Store, inst: &nuage_core::InstanceId, what: &str) {
     assert_eq!(
@@ -158,17 +175,7 @@ async fn a_deletion_passes_at_a_full_quota(db: &TestDb) {
     let store = c.docs.store();
     let inst = small_instance(store, 3_000).await;
     let d = c.docs.db(&inst, &c.owner, NOTES).unwrap();
-    let mut revs = Vec::new();
-    for i in 0.. {
-        match d
-            .put(&format!("d{i:02}"), json!({"i": i}), None, true)
-            .await
-        {
-            Ok(r) => revs.push(r),
-            Err(nuage_docs::DocError::QuotaExceeded { .. }) => break,
-            Err(e) => panic!("{e:?}"),
-        }
-    }
+    let mut revs = fill(&d, "").await;
     assert!(revs.len() > 4, "{} documents fit", revs.len());
     let full = store.usage(&inst).await.unwrap().used;
 
@@ -200,7 +207,10 @@ async fn a_deletion_passes_at_a_full_quota(db: &TestDb) {
         )
         .await;
     assert!(
-        matches!(history, Err(nuage_docs::DocError::QuotaExceeded { .. })),
+        matches!(
+            &history.as_deref(),
+            Ok([Err((_, nuage_docs::DocError::QuotaExceeded { .. }))])
+        ),
         "{history:?}"
     );
     let padded = d
@@ -224,7 +234,78 @@ async fn a_deletion_passes_at_a_full_quota(db: &TestDb) {
     consistent(store, &inst, "deletions at a full quota").await;
 }
 
+/// At a full quota, a batch's documents are judged one by one: the
+/// deletions in it pass, a replicated deletion that brings history rows
+/// and a new document are refused each with its own error, and a
+/// replication's next batch is not refused whole for one of them.
+async fn a_batch_at_the_quota_refuses_only_what_does_not_fit(db: &TestDb) {
+    let c = cloud(db).await;
+    let store = c.docs.store();
+    let inst = small_instance(store, 4_000).await;
+    let d = c.docs.db(&inst, &c.owner, NOTES).unwrap();
+    let revs = fill(&d, &"x".repeat(40)).await;
+    assert!(revs.len() > 4, "{} documents fit", revs.len());
+    let seq_before = store
+        .doctype_info(&inst, NOTES)
+        .await
+        .unwrap()
+        .unwrap()
+        .update_seq;
+
+    // Replicated, as PouchDB pushes: a plain deletion, a deletion with two
+    // revisions the server never saw, a new document, another deletion.
+    let (a, a1) = &revs[0];
+    let (b, b1) = &revs[1];
+    let (e, e1) = &revs[2];
+    let tomb = |id: &str, parent: &Rev| {
+        json!({"_id": id, "_rev": format!("2-{:032x}", 2), "_deleted": true,
+               "_revisions": {"start": 2, "ids": [format!("{:032x}", 2), parent.id]}})
+    };
+    let batch = vec![
+        tomb(a, a1),
+        json!({"_id": b, "_rev": format!("4-{:032x}", 4), "_deleted": true,
+               "_revisions": {"start": 4, "ids": [format!("{:032x}", 4), format!("{:032x}", 3),
+                                                  format!("{:032x}", 2), b1.id]}}),
+        json!({"_id": "new", "_rev": format!("1-{:032x}", 1), "pad": "y".repeat(400)}),
+        tomb(e, e1),
+    ];
+    let written = d.bulk_docs(batch, false).await.unwrap();
+    assert_eq!(written.len(), 4, "{written:?}");
+    assert!(written[0].is_ok(), "a deletion passes: {written:?}");
+    assert!(written[3].is_ok(), "so does the one after: {written:?}");
+    for (i, id) in [(1, b.as_str()), (2, "new")] {
+        match &written[i] {
+            Err((got, nuage_docs::DocError::QuotaExceeded { needed, usage })) => {
+                assert_eq!(got, id);
+                assert!(
+                    *needed > 0 && usage.quota == Some(4_000),
+                    "{needed} {usage:?}"
+                );
+            }
+            other => panic!("{id}: {other:?}"),
+        }
+    }
+    // What passed is written (two changes), what was refused is not.
+    let info = store.doctype_info(&inst, NOTES).await.unwrap().unwrap();
+    assert_eq!(info.update_seq, seq_before + 2);
+    let gone = |id: &str| {
+        let d = &d;
+        let id = id.to_owned();
+        async move {
+            matches!(
+                d.get(&id, &nuage_docs::GetOptions::default()).await,
+                Err(nuage_docs::DocError::NotFound { .. })
+            )
+        }
+    };
+    assert!(gone(a).await && gone(e).await, "the deletions were written");
+    assert!(!gone(b).await, "the refused deletion was not");
+    assert!(gone("new").await, "the refused document was not written");
+    consistent(store, &inst, "a batch at the quota").await;
+}
+
 nuage_store::on_both_engines!(
+    a_batch_at_the_quota_refuses_only_what_does_not_fit,
     a_replicated_history_counts_against_the_quota,
     every_row_is_counted_once_and_freed_once,
     a_deletion_passes_at_a_full_quota

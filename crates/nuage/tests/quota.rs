@@ -60,7 +60,16 @@ async fn a_full_cloud_refuses_writes_until_something_is_deleted(server: Server) 
             &json!({"docs": [{"_id": "b1", "text": text}, {"_id": "b2", "text": text}]}),
         )
         .await;
-    batch.expect_error(StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded");
+    // A batch is judged document by document, as CouchDB answers a
+    // document it refuses: each gets its own error, in a 201.
+    let results = batch.json_ok(StatusCode::CREATED);
+    let results = results.as_array().expect("one result per document");
+    assert_eq!(results.len(), 2, "{results:?}");
+    for (r, id) in results.iter().zip(["b1", "b2"]) {
+        assert_eq!(r["id"], id, "{r}");
+        assert_eq!(r["error"], "quota_exceeded", "{r}");
+        assert!(r["reason"].as_str().unwrap().contains("200.0 kB"), "{r}");
+    }
     let picture = base64::engine::general_purpose::STANDARD.encode(vec![7u8; 60_000]);
     let att = bob
         .put(

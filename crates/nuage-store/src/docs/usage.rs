@@ -23,7 +23,8 @@
 //! (`{}`, 2 bytes each); deleting the doctype, or the instance, frees all.
 //!
 //! Must stay true: a write that would take an instance over its quota is
-//! refused before anything is committed; writes that free as much as they
+//! refused before anything is committed, document by document (a batch's
+//! other documents are written if they fit: write.rs `apply_batch`); writes that free as much as they
 //! add (compaction by pruning) always pass, and so does a deletion: the
 //! row of a tombstone that deletes a live leaf is not held against the
 //! quota ([`Charge::deletion`]). Each such tombstone ends a leaf that a
@@ -74,6 +75,33 @@ pub(crate) fn stored_size(body: &str) -> i64 {
             .sum::<i64>();
     }
     size
+}
+
+/// The most a write's new rows can add to its doctype's total, before it
+/// is applied: every revision of its path a new row, its body kept. What
+/// the write then frees (pruning, stemming, a deletion's discount) only
+/// lowers it.
+pub(crate) fn most_added(w: &crate::docs::DocWrite) -> i64 {
+    use crate::docs::DocWrite;
+    match w {
+        DocWrite::Edit {
+            id,
+            parent,
+            new_id,
+            body,
+            ..
+        } => {
+            let pos = parent.as_ref().map_or(1, |p| p.pos + 1);
+            let rev = nuage_core::revs::Rev::new(pos, new_id.as_str()).to_string();
+            row_bytes(id, &rev) + stored_size(body)
+        }
+        DocWrite::Replicate { id, path, body, .. } => {
+            path.iter()
+                .map(|r| row_bytes(id, &r.to_string()))
+                .sum::<i64>()
+                + stored_size(body)
+        }
+    }
 }
 
 /// An instance's storage, for a quota message or a settings page.

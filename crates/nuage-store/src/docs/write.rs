@@ -15,7 +15,7 @@
 use super::indexes;
 use super::read::rev_trees_on;
 use super::usage;
-use crate::{DocEvent, Engine, InstanceId, Result, Store};
+use crate::{DocEvent, Engine, InstanceId, Result, Store, StoreError};
 use nuage_core::revs::{Rev, RevNode};
 use std::collections::HashMap;
 
@@ -71,6 +71,12 @@ pub enum WriteOutcome {
     /// A leaf its attachment stubs were taken from is no longer one
     /// (`DocWrite`'s `stubs_from`): nothing changed.
     StaleStubs,
+    /// This document's write would take the instance over its quota; the
+    /// batch's other documents were written if they fit (`apply_batch`).
+    QuotaExceeded {
+        needed: i64,
+        usage: usage::Usage,
+    },
 }
 
 #[derive(Default)]
@@ -194,6 +200,16 @@ impl Store {
     }
 
     /// Applies one batch inside the caller's transaction.
+    ///
+    /// On an instance with a quota, a batch that cannot take it over (the
+    /// most its new rows could add, read before anything is written, fits)
+    /// is written as any other. One that might is written whole in a
+    /// savepoint first; if it does go over, it is undone and written again
+    /// document by document, each in a savepoint of its own, so that what
+    /// fits is written (a deletion above all) and only a document that
+    /// does not is refused, with its own [`WriteOutcome::QuotaExceeded`]:
+    /// one document too many does not refuse its whole batch, nor stop a
+    /// replication's deletions.
     pub(crate) async fn apply_batch(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -202,6 +218,83 @@ impl Store {
         writes: Vec<DocWrite>,
     ) -> Result<Applied> {
         let locked = super::doctypes::lock_doctype_on(&mut *tx, inst, doctype).await?;
+        let Some(quota) = locked.quota else {
+            return self
+                .apply_locked(tx, inst, doctype, locked, writes, false)
+                .await;
+        };
+        let most: i64 = writes.iter().map(usage::most_added).sum();
+        if usage::usage_on(&mut *tx, inst, Some(quota)).await?.used + most <= quota {
+            return self
+                .apply_locked(tx, inst, doctype, locked, writes, false)
+                .await;
+        }
+        if writes.len() == 1 {
+            return self
+                .apply_locked(tx, inst, doctype, locked, writes, true)
+                .await;
+        }
+        let copies = writes.clone();
+        sqlx::query("SAVEPOINT quota_batch")
+            .execute(&mut *tx)
+            .await?;
+        match self
+            .apply_locked(tx, inst, doctype, locked, writes, true)
+            .await
+        {
+            Err(StoreError::QuotaExceeded { .. }) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT quota_batch")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT quota_batch")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Ok(applied) => {
+                sqlx::query("RELEASE SAVEPOINT quota_batch")
+                    .execute(&mut *tx)
+                    .await?;
+                return Ok(applied);
+            }
+            // The caller undoes the transaction (or its own savepoint).
+            Err(e) => return Err(e),
+        }
+        let mut all = Applied::default();
+        for w in copies {
+            sqlx::query("SAVEPOINT quota_doc").execute(&mut *tx).await?;
+            let locked = super::doctypes::lock_doctype_on(&mut *tx, inst, doctype).await?;
+            match self
+                .apply_locked(tx, inst, doctype, locked, vec![w], true)
+                .await
+            {
+                Ok(one) => all.absorb(one),
+                Err(StoreError::QuotaExceeded { needed, usage }) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT quota_doc")
+                        .execute(&mut *tx)
+                        .await?;
+                    all.outcomes
+                        .push(WriteOutcome::QuotaExceeded { needed, usage });
+                }
+                Err(e) => return Err(e),
+            }
+            sqlx::query("RELEASE SAVEPOINT quota_doc")
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(all)
+    }
+
+    /// Applies one batch to a doctype locked by the caller's transaction;
+    /// checks the quota unless the caller found it cannot be exceeded.
+    async fn apply_locked(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        inst: &InstanceId,
+        doctype: &str,
+        locked: super::doctypes::LockedDoctype,
+        writes: Vec<DocWrite>,
+        check_quota: bool,
+    ) -> Result<Applied> {
         let mut seq = locked.update_seq;
         let revs_limit = locked.revs_limit.max(1) as usize;
         let index_count = locked.index_count;
@@ -425,13 +518,15 @@ impl Store {
             let pruned = prune_bodies(&mut *tx, inst, doctype, &prune).await?;
             let freed =
                 pruned.freed + delete_stemmed(&mut *tx, inst, doctype, &stemmed, &rerooted).await?;
-            usage::check_quota(
-                &mut *tx,
-                inst,
-                locked.quota,
-                added - charge.deletion - freed,
-            )
-            .await?;
+            if check_quota {
+                usage::check_quota(
+                    &mut *tx,
+                    inst,
+                    locked.quota,
+                    added - charge.deletion - freed,
+                )
+                .await?;
+            }
             if pruned.held_blobs {
                 crate::blob_sweeps::note_sweep_on(&mut *tx, inst).await?;
             }
@@ -488,12 +583,23 @@ impl Store {
 }
 
 /// A batch applied in a transaction, waiting for its commit.
+#[derive(Default)]
 pub(crate) struct Applied {
     pub outcomes: Vec<WriteOutcome>,
     pub events: Vec<DocEvent>,
     pub rows: u64,
     /// An index was registered and waits for the background builder.
     pub index_pending: bool,
+}
+
+impl Applied {
+    /// Adds what a later part of the same batch did.
+    fn absorb(&mut self, later: Applied) {
+        self.outcomes.extend(later.outcomes);
+        self.events.extend(later.events);
+        self.rows += later.rows;
+        self.index_pending |= later.index_pending;
+    }
 }
 
 /// Replaces the index entries of the batch's documents (the old winners'

@@ -11,7 +11,8 @@
 //! or a normal one that found something, then answers what it found,
 //! `last_seq` at the last change examined; a continuous one sends what it
 //! found and goes on after yielding. A normal feed that found nothing goes
-//! on too, after yielding, for at most [`NORMAL_FEED_SEARCH`]: a one-shot
+//! on too, after yielding, for at most `Docs::changes_search` (10 s unless
+//! configured): a one-shot
 //! replicator (PouchDB's, CouchDB's) takes an answer without results for
 //! the end of the feed, so answering empty at the bound would end its
 //! replication with documents still to come.
@@ -34,9 +35,6 @@ use tokio::time::Instant;
 
 /// Changes read per store query.
 const PAGE: usize = 500;
-/// How long a normal feed that has found nothing yet keeps examining
-/// changes, in steps of [`MAX_CHANGES_LEFT_OUT`] (as `_find`'s budget).
-const NORMAL_FEED_SEARCH: Duration = Duration::from_secs(10);
 /// CouchDB's default `timeout` for live feeds.
 const DEFAULT_TIMEOUT_MS: u64 = 60_000;
 /// The longest `timeout` honoured: a feed without heartbeats sends
@@ -352,7 +350,7 @@ impl Producer {
                 if left_out >= MAX_CHANGES_LEFT_OUT {
                     let searching = self.q.feed == Feed::Normal
                         && !sent_any
-                        && begun.elapsed() < NORMAL_FEED_SEARCH;
+                        && begun.elapsed() < self.docs.changes_search;
                     if !streaming && !searching {
                         bounded = true;
                         break;

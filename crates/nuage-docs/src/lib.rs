@@ -51,6 +51,10 @@ pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 /// How long one `_find` may read rows before it is refused (CouchDB's
 /// default `fabric` request timeout is of the same order).
 pub const DEFAULT_FIND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a one-shot (`normal`) `_changes` feed that has found nothing
+/// the caller may see reads on, a step of [`MAX_CHANGES_LEFT_OUT`] changes
+/// at a time, before it answers empty where it stopped.
+pub const DEFAULT_CHANGES_SEARCH: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 pub struct Docs {
@@ -61,6 +65,8 @@ pub struct Docs {
     /// The time one `_find` may take ([`DEFAULT_FIND_BUDGET`]); tests set
     /// it to zero to see the refusal without waiting.
     pub find_budget: std::time::Duration,
+    /// [`DEFAULT_CHANGES_SEARCH`], unless configured.
+    pub changes_search: std::time::Duration,
 }
 
 impl Docs {
@@ -71,6 +77,7 @@ impl Docs {
             max_doc_bytes: DEFAULT_MAX_DOC_BYTES,
             share: Share::default(),
             find_budget: DEFAULT_FIND_BUDGET,
+            changes_search: DEFAULT_CHANGES_SEARCH,
         }
     }
 
@@ -85,6 +92,18 @@ impl Docs {
     /// ([`share::DEFAULT_MIN_BODY_RATE`] by default).
     pub fn with_min_body_rate(mut self, rate: share::MinBodyRate) -> Docs {
         self.share = Share::new(self.share.body_budget(), rate);
+        self
+    }
+
+    /// The time one `_find` may take, and one normal `_changes` feed may
+    /// search for something its caller may see.
+    pub fn with_time_budgets(
+        mut self,
+        find: std::time::Duration,
+        changes_search: std::time::Duration,
+    ) -> Docs {
+        self.find_budget = find;
+        self.changes_search = changes_search;
         self
     }
 

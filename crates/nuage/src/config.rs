@@ -20,6 +20,24 @@ pub struct Config {
     pub admin: AdminConfig,
     pub auth: AuthSection,
     pub connections: ConnectionsConfig,
+    pub documents: DocumentsConfig,
+}
+
+/// Time bounds of the document service's requests.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    pub find_budget_secs: u64,
+    pub changes_search_secs: u64,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        DocumentsConfig {
+            find_budget_secs: nuage_docs::DEFAULT_FIND_BUDGET.as_secs(),
+            changes_search_secs: nuage_docs::DEFAULT_CHANGES_SEARCH.as_secs(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,6 +140,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             auth: AuthSection::default(),
             connections: ConnectionsConfig::default(),
+            documents: DocumentsConfig::default(),
         }
     }
 }
@@ -261,6 +280,16 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     (
         "connections.max_per_address",
         "Connections from one client address at once; 0: an eighth of the maximum (no limit with trust_forwarded_for).",
+        None,
+    ),
+    (
+        "documents.find_budget_secs",
+        "How long one _find may read before it is refused with CouchDB's timeout error (and advice to add an index).",
+        None,
+    ),
+    (
+        "documents.changes_search_secs",
+        "How long a one-shot _changes feed that has found nothing the caller may see keeps reading on, 10,000 changes at a time, before it answers empty with last_seq where it stopped.",
         None,
     ),
     (

@@ -84,4 +84,8 @@ pub fn docs(cfg: &Config, auth: &Auth) -> nuage_docs::Docs {
     )
     .with_body_budget(cfg.connections.large_bodies_memory_bytes)
     .with_min_body_rate(cfg.connections.min_body_rate())
+    .with_time_budgets(
+        std::time::Duration::from_secs(cfg.documents.find_budget_secs),
+        std::time::Duration::from_secs(cfg.documents.changes_search_secs),
+    )
 }

@@ -21,6 +21,13 @@ scenarios!(
     a_changes_feed_that_matches_nothing_stops_after_10000_changes_unless_it_is_a_normal_one,
 );
 
+configured_scenarios!(no_time_to_search, NO_TIME_TO_SEARCH =>
+    with_no_time_to_search_a_normal_feed_answers_at_its_first_step,
+);
+
+/// The document service's time budgets, configured to nothing.
+const NO_TIME_TO_SEARCH: &str = "[documents]\nchanges_search_secs = 0\nfind_budget_secs = 0\n";
+
 const NOTES: &str = "com.example.notes";
 
 fn path(rest: &str) -> String {
@@ -270,15 +277,7 @@ async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes_unless_it
 ) {
     let bound = nuage_docs::MAX_CHANGES_LEFT_OUT as i64;
     let owner = server.couch(&format!("{NOTES}:ALL")).await;
-    for batch in 0..4 {
-        let docs: Vec<Value> = (0..5_000)
-            .map(|i| json!({"_id": format!("a{batch}-{i:05}"), "owner": "alice"}))
-            .collect();
-        owner
-            .post(&path("_bulk_docs"), &json!({"docs": docs}))
-            .await
-            .json_ok(StatusCode::CREATED);
-    }
+    alices_notes(&owner, 4, 5_000).await;
     owner.save(NOTES, "bobs", &json!({"owner": "bob"})).await;
     let end = 2 * bound + 1;
     assert_eq!(owner.info(NOTES).await["update_seq"], end);
@@ -335,4 +334,43 @@ async fn a_changes_feed_that_matches_nothing_stops_after_10000_changes_unless_it
     let all = owner.changes(NOTES, "since=0").await;
     assert_eq!(all["results"].as_array().unwrap().len() as i64, end);
     assert_eq!(all["last_seq"], end);
+}
+
+/// With no time to search (`documents.changes_search_secs = 0`), a normal
+/// feed that found nothing answers at its first step of
+/// [`MAX_CHANGES_LEFT_OUT`] changes, as a longpoll does: the next answer
+/// goes on from there. (With the default 10 s, the test above gets Bob's
+/// note in its first answer.) `_find` is bounded the same way by
+/// `documents.find_budget_secs`.
+async fn with_no_time_to_search_a_normal_feed_answers_at_its_first_step(server: Server) {
+    let bound = nuage_docs::MAX_CHANGES_LEFT_OUT as i64;
+    let owner = server.couch(&format!("{NOTES}:ALL")).await;
+    alices_notes(&owner, 2, bound / 2).await;
+    owner.save(NOTES, "bobs", &json!({"owner": "bob"})).await;
+    let bob = server.couch(&format!("{NOTES}:GET:bob:owner")).await;
+    let first = bob.changes(NOTES, "since=0").await;
+    assert_eq!(first["last_seq"], bound, "{first}");
+    assert_eq!(first["results"], json!([]), "{first}");
+    let next = bob.changes(NOTES, &format!("since={bound}")).await;
+    assert_eq!(next["last_seq"], bound + 1, "{next}");
+    assert_eq!(ids_of(&next["results"], "id"), ["bobs"]);
+
+    let refused = owner
+        .post(&path("_find"), &json!({"selector": {"owner": "bob"}}))
+        .await;
+    let body = refused.expect_error(StatusCode::INTERNAL_SERVER_ERROR, "timeout");
+    assert!(body["reason"].as_str().unwrap().contains("index"), "{body}");
+}
+
+/// `batches` × `each` notes of Alice's, written a batch at a time.
+async fn alices_notes(owner: &common::Couch, batches: usize, each: i64) {
+    for batch in 0..batches {
+        let docs: Vec<Value> = (0..each)
+            .map(|i| json!({"_id": format!("a{batch}-{i:05}"), "owner": "alice"}))
+            .collect();
+        owner
+            .post(&path("_bulk_docs"), &json!({"docs": docs}))
+            .await
+            .json_ok(StatusCode::CREATED);
+    }
 }

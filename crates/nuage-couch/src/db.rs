@@ -66,3 +66,18 @@ pub async fn set_revs_limit(s: Scope, DataBody(bytes): DataBody) -> Response {
     .await;
     couch_result(StatusCode::OK, r.map(|()| json!({"ok": true})))
 }
+
+/// `POST /{doctype}/_compact`: CouchDB rewrites a database file to drop
+/// the bodies of revisions that are no longer leaves; nuage's store drops
+/// them as each write replaces its leaf (nuage-store `docs/write.rs`,
+/// `prune_bodies`), so a doctype is always compact. Answered as CouchDB
+/// answers a compaction it started (202), to a caller who may change the
+/// whole doctype.
+pub async fn compact(s: Scope) -> Response {
+    couch_result(
+        StatusCode::ACCEPTED,
+        async { s.db()?.compact().await }
+            .await
+            .map(|()| json!({"ok": true})),
+    )
+}

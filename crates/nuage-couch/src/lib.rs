@@ -54,6 +54,7 @@ pub const DATA_BODY_LIMIT: usize = 64 * 1024 * 1024;
 /// The `/data` router, for any outer state (it carries its own).
 pub fn router<S: Clone + Send + Sync + 'static>(state: CouchState) -> Router<S> {
     Router::new()
+        .route("/data", get(db::welcome))
         .route("/data/", get(db::welcome))
         .route("/data/_all_doctypes", get(db::all_doctypes))
         .route(
@@ -74,6 +75,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(state: CouchState) -> Router<S> 
             "/data/{doctype}/_all_docs",
             get(all_docs::get).post(all_docs::post),
         )
+        .route("/data/{doctype}/_compact", post(db::compact))
         .route("/data/{doctype}/_bulk_docs", post(bulk::bulk_docs))
         .route("/data/{doctype}/_bulk_get", post(bulk::bulk_get))
         .route("/data/{doctype}/_revs_diff", post(bulk::revs_diff))

@@ -373,14 +373,12 @@ impl Db<'_> {
         let path: Option<Vec<Rev>> = if new_edits {
             None
         } else {
+            // CouchDB takes `_revisions` over `_rev` when both are given,
+            // whatever they say (couch_doc `transfer_fields`): PouchDB's
+            // replicator sends `"_rev": "3-c"` beside `_revisions` of a
+            // stemmed `2-c`, and a refusal would lose the document.
             match (&inc.revisions, &inc.rev) {
-                (Some(p), Some(r)) if p.first() == Some(r) => Some(p.clone()),
-                (Some(_), Some(_)) => {
-                    return Err(fail(DocError::bad_request(
-                        "_rev does not match _revisions",
-                    )));
-                }
-                (Some(p), None) => Some(p.clone()),
+                (Some(p), _) => Some(p.clone()),
                 (None, Some(r)) => Some(vec![r.clone()]),
                 (None, None) => {
                     return Err(fail(DocError::bad_request(

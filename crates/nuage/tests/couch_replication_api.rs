@@ -30,6 +30,8 @@ scenarios!(
     deleted_documents_and_doctypes_go_away,
     attachments_and_design_documents_round_trip,
     the_revs_limit_bounds_each_history,
+    revisions_win_over_a_rev_that_disagrees,
+    the_root_and_compaction_answer_as_couchdb_does,
 );
 
 const NOTES: &str = "com.example.notes";
@@ -1021,4 +1023,45 @@ async fn the_revs_limit_bounds_each_history(server: Server) {
         Some(3),
         "only the newest three are kept: {doc}"
     );
+}
+
+/// PouchDB's replicator can send a `_rev` that disagrees with
+/// `_revisions` (`"3-c"` beside a stemmed history starting at 2): CouchDB
+/// takes `_revisions`, and so must nuage, or the document is refused inside
+/// a 201 and the replication loses it without a word.
+async fn revisions_win_over_a_rev_that_disagrees(server: Server) {
+    let couch = owner(&server).await;
+    push(
+        &couch,
+        json!([{"_id": "x", "_rev": "3-c", "_revisions": {"start": 2, "ids": ["c", "a"]}, "v": 1}]),
+    )
+    .await;
+    let doc = couch.get_json(&path("x?revs=true"), StatusCode::OK).await;
+    assert_eq!(doc["_rev"], "2-c", "{doc}");
+    assert_eq!(
+        doc["_revisions"],
+        json!({"start": 2, "ids": ["c", "a"]}),
+        "{doc}"
+    );
+    assert_eq!(doc["v"], 1, "{doc}");
+}
+
+/// A client pointed at `/data` (no trailing slash) finds CouchDB's root,
+/// as at `/data/`; `_compact` is accepted from a caller who may change the
+/// whole doctype (nothing is left to compact: bodies of replaced leaves go
+/// as they are replaced) and refused to a reader.
+async fn the_root_and_compaction_answer_as_couchdb_does(server: Server) {
+    let couch = owner(&server).await;
+    for root in ["/data", "/data/"] {
+        let welcome = couch.get_json(root, StatusCode::OK).await;
+        assert_eq!(welcome["couchdb"], "Welcome", "{root}: {welcome}");
+    }
+    couch.save(NOTES, "n", &json!({"v": 1})).await;
+    let compact = couch.post(&path("_compact"), &json!({})).await;
+    assert_eq!(compact.json_ok(StatusCode::ACCEPTED), json!({"ok": true}));
+    let reader = server.couch(&format!("{NOTES}:GET")).await;
+    reader
+        .post(&path("_compact"), &json!({}))
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
 }

@@ -51,6 +51,8 @@ pub const DEFAULT_MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 /// How long one `_find` may read rows before it is refused (CouchDB's
 /// default `fabric` request timeout is of the same order).
 pub const DEFAULT_FIND_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest either time budget may be configured to.
+pub const MAX_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(300);
 /// How long a one-shot (`normal`) `_changes` feed that has found nothing
 /// the caller may see reads on, a step of [`MAX_CHANGES_LEFT_OUT`] changes
 /// at a time, before it answers empty where it stopped.
@@ -96,14 +98,16 @@ impl Docs {
     }
 
     /// The time one `_find` may take, and one normal `_changes` feed may
-    /// search for something its caller may see.
+    /// search for something its caller may see, each at most
+    /// [`MAX_TIME_BUDGET`]: the find budget is also the bound on the rows
+    /// a limited caller makes the server read for nothing.
     pub fn with_time_budgets(
         mut self,
         find: std::time::Duration,
         changes_search: std::time::Duration,
     ) -> Docs {
-        self.find_budget = find;
-        self.changes_search = changes_search;
+        self.find_budget = find.min(MAX_TIME_BUDGET);
+        self.changes_search = changes_search.min(MAX_TIME_BUDGET);
         self
     }
 

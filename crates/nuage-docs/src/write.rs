@@ -161,8 +161,9 @@ impl Db<'_> {
         let any_attachments = docs
             .iter()
             .any(|d| d.as_ref().is_ok_and(|i| i.attachments.is_some()));
+        let mut docs = docs;
         if any_attachments {
-            self.check_room_for_attachments(&docs).await?;
+            self.refuse_attachments_without_room(&mut docs).await?;
         }
         let stores_blobs = any_attachments
             || docs
@@ -192,16 +193,7 @@ impl Db<'_> {
         let outcomes = if writes.is_empty() {
             Ok(Vec::new())
         } else {
-            match store.write_docs(self.inst, self.doctype, writes).await {
-                // One document refused, as the store refuses each of a
-                // batch's documents that does not fit (`apply_batch`).
-                Err(nuage_store::StoreError::QuotaExceeded { needed, usage })
-                    if write_ids.len() == 1 =>
-                {
-                    Ok(vec![WriteOutcome::QuotaExceeded { needed, usage }])
-                }
-                other => other,
-            }
+            store.write_docs(self.inst, self.doctype, writes).await
         };
         // Blobs stored for a document that was then refused are garbage:
         // the collector is told to look (blob_gc.rs).
@@ -261,19 +253,54 @@ impl Db<'_> {
 
     /// Refuses inline attachments that the instance's quota has no room
     /// for, before their blobs are stored (the store checks the quota again,
-    /// exactly, when the documents commit).
-    async fn check_room_for_attachments(
+    /// exactly, when the documents commit), document by document: one whose
+    /// attachments do not fit beside those of the documents before it gets
+    /// its own `quota_exceeded`, and the others of its batch go on.
+    async fn refuse_attachments_without_room(
         &self,
-        docs: &[Result<Incoming, (String, DocError)>],
+        docs: &mut [Result<Incoming, (String, DocError)>],
     ) -> DocResult<()> {
-        let incoming: usize = docs
+        let sizes: Vec<i64> = docs
             .iter()
-            .filter_map(|d| d.as_ref().ok()?.attachments.as_ref())
-            .flat_map(|atts| atts.values())
-            .filter_map(|a| a.get("data").and_then(Value::as_str))
-            .map(|b64| b64.len() / 4 * 3)
-            .sum();
-        self.check_room(incoming).await
+            .map(|d| {
+                d.as_ref()
+                    .ok()
+                    .and_then(|i| i.attachments.as_ref())
+                    .into_iter()
+                    .flat_map(|atts| atts.values())
+                    .filter_map(|a| a.get("data").and_then(Value::as_str))
+                    .map(|b64| (b64.len() / 4 * 3) as i64)
+                    .sum()
+            })
+            .collect();
+        if sizes.iter().all(|&n| n == 0) {
+            return Ok(());
+        }
+        let usage = self.docs.store.usage(self.inst).await?;
+        let Some(quota) = usage.quota else {
+            return Ok(());
+        };
+        let mut used = usage.used;
+        for (d, needed) in docs.iter_mut().zip(sizes) {
+            if needed == 0 {
+                continue;
+            }
+            if used + needed <= quota {
+                used += needed;
+                continue;
+            }
+            let id = d
+                .as_ref()
+                .ok()
+                .and_then(|i| i.id.clone())
+                .unwrap_or_default();
+            let usage = nuage_store::Usage {
+                used,
+                ..usage.clone()
+            };
+            *d = Err((id, DocError::QuotaExceeded { needed, usage }));
+        }
+        Ok(())
     }
 
     /// Refuses `incoming` bytes of attachments the instance's quota has no

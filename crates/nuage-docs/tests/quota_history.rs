@@ -268,12 +268,14 @@ async fn a_batch_at_the_quota_refuses_only_what_does_not_fit(db: &TestDb) {
                                                   format!("{:032x}", 2), b1.id]}}),
         json!({"_id": "new", "_rev": format!("1-{:032x}", 1), "pad": "y".repeat(400)}),
         tomb(e, e1),
+        json!({"_id": "photo", "_rev": format!("1-{:032x}", 5), "_attachments": {
+            "p.png": {"content_type": "image/png", "data": "AAAA".repeat(2_000)}}}),
     ];
     let written = d.bulk_docs(batch, false).await.unwrap();
-    assert_eq!(written.len(), 4, "{written:?}");
+    assert_eq!(written.len(), 5, "{written:?}");
     assert!(written[0].is_ok(), "a deletion passes: {written:?}");
     assert!(written[3].is_ok(), "so does the one after: {written:?}");
-    for (i, id) in [(1, b.as_str()), (2, "new")] {
+    for (i, id) in [(1, b.as_str()), (2, "new"), (4, "photo")] {
         match &written[i] {
             Err((got, nuage_docs::DocError::QuotaExceeded { needed, usage })) => {
                 assert_eq!(got, id);
@@ -304,8 +306,37 @@ async fn a_batch_at_the_quota_refuses_only_what_does_not_fit(db: &TestDb) {
     consistent(store, &inst, "a batch at the quota").await;
 }
 
+/// A batch longer than one transaction (500 writes) whose last document
+/// does not fit: the 500 before it are written and answered, the last gets
+/// its own error, not the whole request a 413.
+async fn the_last_document_of_a_long_batch_is_refused_alone(db: &TestDb) {
+    let c = cloud(db).await;
+    let store = c.docs.store();
+    let inst = small_instance(store, 200_000).await;
+    let d = c.docs.db(&inst, &c.owner, NOTES).unwrap();
+    let n = nuage_store::WRITES_PER_TRANSACTION;
+    let mut batch: Vec<_> = (0..n).map(|i| json!({"_id": format!("s{i:04}")})).collect();
+    batch.push(json!({"_id": "big", "pad": "z".repeat(300_000)}));
+    let written = d.bulk_docs(batch, true).await.unwrap();
+    assert_eq!(written.len(), n + 1);
+    assert!(
+        written[..n].iter().all(Result::is_ok),
+        "{:?}",
+        &written[..3]
+    );
+    assert!(
+        matches!(&written[n], Err((id, nuage_docs::DocError::QuotaExceeded { .. })) if id == "big"),
+        "{:?}",
+        written[n]
+    );
+    let info = store.doctype_info(&inst, NOTES).await.unwrap().unwrap();
+    assert_eq!(info.doc_count, n as i64);
+    consistent(store, &inst, "a long batch at the quota").await;
+}
+
 nuage_store::on_both_engines!(
     a_batch_at_the_quota_refuses_only_what_does_not_fit,
+    the_last_document_of_a_long_batch_is_refused_alone,
     a_replicated_history_counts_against_the_quota,
     every_row_is_counted_once_and_freed_once,
     a_deletion_passes_at_a_full_quota

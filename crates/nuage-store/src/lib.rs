@@ -46,7 +46,7 @@ pub use connect::Engine;
 pub use docs::{
     AllDocsQuery, BUILD_STEP_DOCS, ChangeRow, DocHead, DocWrite, DoctypeInfo, EntryRow, GroupStats,
     IndexBuild, IndexBuilder, IndexScan, LocalDoc, LocalKey, MAX_DOCTYPES, MAX_INDEXES,
-    MAX_STORED_KEY_BYTES, RevRow, Usage, WriteOutcome, stored_key,
+    MAX_STORED_KEY_BYTES, RevRow, Usage, WRITES_PER_TRANSACTION, WriteOutcome, stored_key,
 };
 pub use error::StoreError;
 pub use events::{DocEvent, EventBus};

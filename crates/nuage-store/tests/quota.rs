@@ -73,9 +73,9 @@ async fn a_batch_over_quota_fails_alone_in_its_group(db: &TestDb) {
         first.await.unwrap().unwrap().as_slice(),
         [WriteOutcome::Written(_)]
     ));
-    match over.await.unwrap() {
-        Err(StoreError::QuotaExceeded { needed, usage }) => {
-            assert!(needed > 5_000, "{needed}");
+    match over.await.unwrap().as_deref() {
+        Ok([WriteOutcome::QuotaExceeded { needed, usage }]) => {
+            assert!(*needed > 5_000, "{needed}");
             assert_eq!(usage.quota, Some(2_000));
         }
         other => panic!("expected a quota refusal, got {other:?}"),

@@ -23,8 +23,9 @@
 //! ([`give_back`]): resident memory then follows what is in use, not its
 //! history.
 //!
-//! `give_back` is the one `unsafe` call of the workspace (the lint is
-//! `deny`, allowed here alone): a C function that takes no pointer.
+//! `give_back` is the one `unsafe` call of the workspace: the workspace
+//! forbids `unsafe`; this crate only denies it (its own `[lints]`), and
+//! allows it here alone, for a C function that takes no pointer.
 
 /// What `serve` runs with.
 const TUNABLES: &str = "glibc.malloc.mmap_threshold=1048576";
@@ -32,19 +33,27 @@ const TUNABLES: &str = "glibc.malloc.mmap_threshold=1048576";
 /// How often `serve` gives the allocator's free pages back.
 pub const GIVE_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// Whether [`give_back`] does anything here (glibc only).
+pub const CAN_GIVE_BACK: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
 /// Gives the free pages of every glibc arena back to the system
 /// (`malloc_trim(0)`); true if any went back. It walks each arena's free
-/// chunks under that arena's lock: run it off the async workers.
+/// chunks under that arena's lock: run it off the async workers. Its time
+/// is in the metric `nuage_allocator_give_back_seconds`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn give_back() -> bool {
     unsafe extern "C" {
         fn malloc_trim(pad: usize) -> std::ffi::c_int;
     }
+    let started = std::time::Instant::now();
     // SAFETY: `malloc_trim` takes no pointer and changes only glibc's own
     // free lists, each under its arena's lock, as any `free` does; glibc
     // documents it as safe to call from any thread at any time (MT-Safe).
-    unsafe { malloc_trim(0) == 1 }
+    let gave = unsafe { malloc_trim(0) == 1 };
+    metrics::histogram!("nuage_allocator_give_back_seconds")
+        .record(started.elapsed().as_secs_f64());
+    gave
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]

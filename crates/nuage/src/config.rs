@@ -284,12 +284,12 @@ const DOCS: &[(&str, &str, Option<&str>)] = &[
     ),
     (
         "documents.find_budget_secs",
-        "How long one _find may read before it is refused with CouchDB's timeout error (and advice to add an index).",
+        "How long one _find may read before it is refused with CouchDB's timeout error (and advice to add an index); at most 300. It also bounds the rows a caller limited to some documents makes the server read for nothing. 0: refuse any _find that reads a row.",
         None,
     ),
     (
         "documents.changes_search_secs",
-        "How long a one-shot _changes feed that has found nothing the caller may see keeps reading on, 10,000 changes at a time, before it answers empty with last_seq where it stopped.",
+        "How long a one-shot _changes feed that has found nothing the caller may see keeps reading on, 10,000 changes at a time, before it answers empty with last_seq where it stopped (a one-shot replicator then stops early); at most 300. 0: answer after the first 10,000.",
         None,
     ),
     (

@@ -28,7 +28,7 @@ pub use indexes::{
 pub use local::{LocalDoc, LocalKey};
 pub use read::{AllDocsQuery, DocHead, RevRow};
 pub use usage::Usage;
-pub use write::{DocWrite, WriteOutcome};
+pub use write::{DocWrite, WRITES_PER_TRANSACTION, WriteOutcome};
 
 use nuage_core::revs::{Rev, RevNode};
 use sqlx::Row;

@@ -301,6 +301,29 @@ impl Store {
     }
 }
 
+/// Which of `ids` the doctype holds (live or deleted).
+pub(crate) async fn held_ids_on(
+    conn: &mut sqlx::AnyConnection,
+    inst: &InstanceId,
+    doctype: &str,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let mut held = std::collections::HashSet::new();
+    for chunk in storable_ids(ids).chunks(CHUNK) {
+        let mut q = sqlx::query_scalar::<_, String>(sql!(
+            "SELECT id FROM docs WHERE instance_id = $1 AND doctype = $2 AND id IN ({})",
+            placeholders(3, chunk.len())
+        ))
+        .bind(inst.as_str())
+        .bind(doctype);
+        for id in chunk {
+            q = q.bind(id);
+        }
+        held.extend(q.fetch_all(&mut *conn).await?);
+    }
+    Ok(held)
+}
+
 pub(crate) async fn rev_trees_on(
     conn: &mut sqlx::AnyConnection,
     inst: &InstanceId,

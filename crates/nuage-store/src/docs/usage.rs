@@ -78,11 +78,16 @@ pub(crate) fn stored_size(body: &str) -> i64 {
 }
 
 /// The most a write's new rows can add to its doctype's total, before it
-/// is applied: every revision of its path a new row, its body kept. What
-/// the write then frees (pruning, stemming, a deletion's discount) only
-/// lowers it.
-pub(crate) fn most_added(w: &crate::docs::DocWrite) -> i64 {
+/// is applied: every revision of its path a new row (at most `revs_limit`
+/// of them, what stemming keeps), its body kept. What the write then frees
+/// (pruning, stemming, a deletion's discount) only lowers it. A new
+/// document's edit has position 1; on a `held` document (maybe deleted, to
+/// be written again after its tombstone) the position is counted at its
+/// longest. For a document the store does not hold, this is exactly what
+/// the write adds.
+pub(crate) fn most_added(w: &crate::docs::DocWrite, revs_limit: usize, held: bool) -> i64 {
     use crate::docs::DocWrite;
+    use nuage_core::revs::{MAX_POS, Rev};
     match w {
         DocWrite::Edit {
             id,
@@ -91,12 +96,16 @@ pub(crate) fn most_added(w: &crate::docs::DocWrite) -> i64 {
             body,
             ..
         } => {
-            let pos = parent.as_ref().map_or(1, |p| p.pos + 1);
-            let rev = nuage_core::revs::Rev::new(pos, new_id.as_str()).to_string();
-            row_bytes(id, &rev) + stored_size(body)
+            let pos = match parent {
+                Some(p) => p.pos.saturating_add(1),
+                None if held => MAX_POS,
+                None => 1,
+            };
+            row_bytes(id, &Rev::new(pos, new_id.as_str()).to_string()) + stored_size(body)
         }
         DocWrite::Replicate { id, path, body, .. } => {
             path.iter()
+                .take(revs_limit)
                 .map(|r| row_bytes(id, &r.to_string()))
                 .sum::<i64>()
                 + stored_size(body)

@@ -202,14 +202,18 @@ impl Store {
     /// Applies one batch inside the caller's transaction.
     ///
     /// On an instance with a quota, a batch that cannot take it over (the
-    /// most its new rows could add, read before anything is written, fits)
-    /// is written as any other. One that might is written whole in a
-    /// savepoint first; if it does go over, it is undone and written again
-    /// document by document, each in a savepoint of its own, so that what
-    /// fits is written (a deletion above all) and only a document that
-    /// does not is refused, with its own [`WriteOutcome::QuotaExceeded`]:
-    /// one document too many does not refuse its whole batch, nor stop a
-    /// replication's deletions.
+    /// most its new rows could add fits the room left) is written as any
+    /// other. One that might is written document by document, so that what
+    /// fits is written (a deletion above all) and each document that does
+    /// not is refused alone, with its own [`WriteOutcome::QuotaExceeded`]:
+    /// one document too many does not refuse its batch, nor a replication's
+    /// deletions. A document the store does not hold yet can only add, and
+    /// exactly what [`usage::most_added`] says: one that does not fit is
+    /// refused without being tried, so a batch of new documents sent to a
+    /// full instance costs one query. A write to a held document may free
+    /// room (a body replaced by a smaller one): it is tried in a savepoint,
+    /// undone if it goes over. A document write never fails its batch for
+    /// the quota.
     pub(crate) async fn apply_batch(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -223,51 +227,59 @@ impl Store {
                 .apply_locked(tx, inst, doctype, locked, writes, false)
                 .await;
         };
-        let most: i64 = writes.iter().map(usage::most_added).sum();
-        if usage::usage_on(&mut *tx, inst, Some(quota)).await?.used + most <= quota {
+        let limit = locked.revs_limit.max(1) as usize;
+        let usage = usage::usage_on(&mut *tx, inst, Some(quota)).await?;
+        let most: i64 = writes
+            .iter()
+            .map(|w| usage::most_added(w, limit, true))
+            .sum();
+        if usage.used + most <= quota {
             return self
                 .apply_locked(tx, inst, doctype, locked, writes, false)
                 .await;
         }
-        if writes.len() == 1 {
-            return self
-                .apply_locked(tx, inst, doctype, locked, writes, true)
-                .await;
-        }
-        let copies = writes.clone();
-        sqlx::query("SAVEPOINT quota_batch")
-            .execute(&mut *tx)
-            .await?;
-        match self
-            .apply_locked(tx, inst, doctype, locked, writes, true)
-            .await
-        {
-            Err(StoreError::QuotaExceeded { .. }) => {
-                sqlx::query("ROLLBACK TO SAVEPOINT quota_batch")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("RELEASE SAVEPOINT quota_batch")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Ok(applied) => {
-                sqlx::query("RELEASE SAVEPOINT quota_batch")
-                    .execute(&mut *tx)
-                    .await?;
-                return Ok(applied);
-            }
-            // The caller undoes the transaction (or its own savepoint).
-            Err(e) => return Err(e),
-        }
+        let ids: Vec<String> = writes.iter().map(|w| w.id().to_owned()).collect();
+        let mut held = super::read::held_ids_on(&mut *tx, inst, doctype, &ids).await?;
+        let mut used = usage.used;
+        let mut locked = Some(locked);
         let mut all = Applied::default();
-        for w in copies {
+        for w in writes {
+            let new = !held.contains(w.id());
+            let most = usage::most_added(&w, limit, !new);
+            if new && used + most > quota {
+                all.outcomes.push(WriteOutcome::QuotaExceeded {
+                    needed: most,
+                    usage: usage::Usage {
+                        used,
+                        ..usage.clone()
+                    },
+                });
+                continue;
+            }
+            let id = w.id().to_owned();
+            let locked = match locked.take() {
+                Some(l) => l,
+                None => super::doctypes::lock_doctype_on(&mut *tx, inst, doctype).await?,
+            };
+            if used + most <= quota {
+                let one = self
+                    .apply_locked(tx, inst, doctype, locked, vec![w], false)
+                    .await?;
+                used += one.delta;
+                all.absorb(one);
+                held.insert(id);
+                continue;
+            }
             sqlx::query("SAVEPOINT quota_doc").execute(&mut *tx).await?;
-            let locked = super::doctypes::lock_doctype_on(&mut *tx, inst, doctype).await?;
             match self
                 .apply_locked(tx, inst, doctype, locked, vec![w], true)
                 .await
             {
-                Ok(one) => all.absorb(one),
+                Ok(one) => {
+                    used += one.delta;
+                    all.absorb(one);
+                    held.insert(id);
+                }
                 Err(StoreError::QuotaExceeded { needed, usage }) => {
                     sqlx::query("ROLLBACK TO SAVEPOINT quota_doc")
                         .execute(&mut *tx)
@@ -275,6 +287,7 @@ impl Store {
                     all.outcomes
                         .push(WriteOutcome::QuotaExceeded { needed, usage });
                 }
+                // The caller undoes the transaction (or its own savepoint).
                 Err(e) => return Err(e),
             }
             sqlx::query("RELEASE SAVEPOINT quota_doc")
@@ -504,6 +517,7 @@ impl Store {
 
         // 2. Write it: a few multi-row statements.
         let mut index_pending = false;
+        let mut delta = 0;
         if !events.is_empty() {
             // Storage (usage.rs): what the new rows bring, less what
             // pruning and stemming free.
@@ -563,6 +577,7 @@ impl Store {
             .bind(added - freed)
             .execute(&mut *tx)
             .await?;
+            delta = added - freed;
             if self.engine() == Engine::Postgres {
                 for payload in crate::events::pg_payloads(&events) {
                     sqlx::query("SELECT pg_notify($1, $2)")
@@ -578,6 +593,7 @@ impl Store {
             events,
             rows: inserts.len() as u64,
             index_pending,
+            delta,
         })
     }
 }
@@ -590,6 +606,9 @@ pub(crate) struct Applied {
     pub rows: u64,
     /// An index was registered and waits for the background builder.
     pub index_pending: bool,
+    /// What the batch added to the instance's storage total (less what it
+    /// freed).
+    pub delta: i64,
 }
 
 impl Applied {
@@ -599,6 +618,7 @@ impl Applied {
         self.events.extend(later.events);
         self.rows += later.rows;
         self.index_pending |= later.index_pending;
+        self.delta += later.delta;
     }
 }
 

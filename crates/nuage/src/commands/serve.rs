@@ -42,14 +42,16 @@ pub async fn run(cfg: Config, args: ServeArgs) -> anyhow::Result<()> {
             }
         }));
     }
-    tasks.push(Task::spawn(
-        "allocator_give_back",
-        |mut stopping| async move {
-            while !sleep_or_stop(&mut stopping, crate::allocator::GIVE_BACK_EVERY).await {
-                let _ = tokio::task::spawn_blocking(crate::allocator::give_back).await;
-            }
-        },
-    ));
+    if crate::allocator::CAN_GIVE_BACK {
+        tasks.push(Task::spawn(
+            "allocator_give_back",
+            |mut stopping| async move {
+                while !sleep_or_stop(&mut stopping, crate::allocator::GIVE_BACK_EVERY).await {
+                    let _ = tokio::task::spawn_blocking(crate::allocator::give_back).await;
+                }
+            },
+        ));
+    }
     let web = WebConfig {
         https: cfg.https,
         body_limit: cfg.body_limit_bytes,

@@ -70,19 +70,17 @@ impl Db<'_> {
                 got,
             });
         }
-        let ids: Vec<String> = asked.keys().cloned().collect();
-        // Of a document it sees, a limited caller knows the revisions
-        // known.rs lets it know: the others are missing, as if unknown.
-        let mut trees = self.known_trees(&ids).await?;
+        let mut ids: Vec<String> = asked.keys().cloned().collect();
         if !self.sees_all(Verb::Get) {
             // A limited permission learns nothing of documents outside it:
-            // their revisions are reported missing, as if unknown.
+            // their revisions are reported missing, as if unknown; their
+            // trees and leaves are not even read.
             let heads = self
                 .docs
                 .store
                 .doc_heads(self.inst, self.doctype, &ids)
                 .await?;
-            trees.retain(|id, _| {
+            ids.retain(|id| {
                 heads.get(id).is_some_and(|h| {
                     self.check_doc(
                         Verb::Get,
@@ -93,6 +91,9 @@ impl Db<'_> {
                 })
             });
         }
+        // Of a document it sees, a limited caller knows the revisions
+        // known.rs lets it know: the others are missing, as if unknown.
+        let trees = self.known_trees(&ids).await?;
         let mut out = Map::new();
         for (id, revs) in asked {
             let Value::Array(revs) = revs else {
@@ -148,25 +149,28 @@ impl Db<'_> {
             });
         }
         let store = &self.docs.store;
-        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
-        let (mut trees, bodies) = store
-            .trees_with_bodies(self.inst, self.doctype, &ids)
-            .await?;
+        let mut ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
         let full_read = self.sees_all(Verb::Get);
         // A limited caller sees a document as `get` does: judged by its
         // winner (a deletion by what it deleted, so a replicator pulls the
         // deletions `_changes` shows it); one it may not see is as never
-        // written, and of one it may see it knows the revisions known.rs
-        // lets it know. Each revision is then judged by its body below.
+        // written (its tree and leaves are not even read), and of one it
+        // may see it knows the revisions known.rs lets it know. Each
+        // revision is then judged by its body below.
         if !full_read {
             let heads = store.doc_heads(self.inst, self.doctype, &ids).await?;
+            ids.retain(|id| {
+                heads
+                    .get(id)
+                    .is_some_and(|h| !self.hides_head(Verb::Get, h))
+            });
+        }
+        let (mut trees, bodies) = store
+            .trees_with_bodies(self.inst, self.doctype, &ids)
+            .await?;
+        if !full_read {
             trees = trees
                 .into_iter()
-                .filter(|(id, _)| {
-                    heads
-                        .get(id)
-                        .is_some_and(|h| !self.hides_head(Verb::Get, h))
-                })
                 .map(|(id, tree)| {
                     let known = self.known_tree(&id, &tree, &bodies);
                     (id, known)

@@ -229,11 +229,13 @@ impl Store {
         };
         let limit = locked.revs_limit.max(1) as usize;
         let usage = usage::usage_on(&mut *tx, inst, Some(quota)).await?;
-        let most: i64 = writes
+        // Each write's bound, as if its document were held (a parentless
+        // edit then counts its position at its longest).
+        let bounds: Vec<i64> = writes
             .iter()
             .map(|w| usage::most_added(w, limit, true))
-            .sum();
-        if usage.used + most <= quota {
+            .collect();
+        if usage.used + bounds.iter().sum::<i64>() <= quota {
             return self
                 .apply_locked(tx, inst, doctype, locked, writes, false)
                 .await;
@@ -243,9 +245,14 @@ impl Store {
         let mut used = usage.used;
         let mut locked = Some(locked);
         let mut all = Applied::default();
-        for w in writes {
+        for (w, bound) in writes.into_iter().zip(bounds) {
             let new = !held.contains(w.id());
-            let most = usage::most_added(&w, limit, !new);
+            // Only a parentless edit's bound depends on `held`.
+            let most = if new {
+                usage::most_added(&w, limit, false)
+            } else {
+                bound
+            };
             if new && used + most > quota {
                 all.outcomes.push(WriteOutcome::QuotaExceeded {
                     needed: most,
